@@ -1,0 +1,25 @@
+# One image for the web server, the Celery worker and Celery beat.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    STUDYPORTAL_VAR_DIR=/srv/var
+
+WORKDIR /srv/app
+COPY pyproject.toml README.md ./
+COPY studyportal ./studyportal
+COPY participants ./participants
+COPY instruments ./instruments
+COPY analysis ./analysis
+COPY templates ./templates
+COPY static ./static
+COPY manage.py ./
+RUN pip install . \
+    && DEBUG=0 SECRET_KEY=build-only-not-secret python manage.py collectstatic --noinput \
+    && useradd --system --home /srv studyportal \
+    && mkdir -p /srv/var && chown -R studyportal /srv/var
+
+USER studyportal
+EXPOSE 8000
+CMD ["gunicorn", "studyportal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

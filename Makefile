@@ -1,0 +1,47 @@
+# StudyPortal: `make demo` runs the app with demo data, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo test lint migrations-check clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "StudyPortal needs Python 3.11 or newer"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
+		{ echo "Could not create $(VENV): on Debian/Ubuntu run 'apt-get install python3-venv'"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+demo: export DEBUG ?= 1
+demo: $(INSTALLED)
+	@mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo
+	@echo "StudyPortal is starting on http://$(HOST):$(PORT)/ (web, Celery worker and beat)."
+	@echo "Log in with one of the users above. Press Ctrl-C to stop all three."
+	@echo
+	@trap 'kill 0' INT TERM; \
+	$(BIN)/celery -A studyportal worker --loglevel info --concurrency 2 & \
+	$(BIN)/celery -A studyportal beat --loglevel info & \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT) & \
+	wait
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+migrations-check: $(INSTALLED)
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
+
+test: lint migrations-check
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var

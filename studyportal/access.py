@@ -1,0 +1,74 @@
+"""Who may see what: the one place that turns a user into roles and sites.
+
+Views and services ask these functions; templates only decide what to show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+
+from participants.models import Role, Site, StaffMembership, Study
+
+ADMIN = "admin"
+
+
+def roles_of(user) -> frozenset[str]:
+    """The roles a user holds in any study; superusers also hold ``admin``."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    roles = set(
+        StaffMembership.objects.filter(user=user).values_list("role", flat=True)
+    )
+    if user.is_superuser:
+        roles.add(ADMIN)
+    return frozenset(roles)
+
+
+def sites_for(user, *, roles: tuple[str, ...] | None = None) -> QuerySet[Site]:
+    """Sites whose records the user may see, optionally through given roles only.
+
+    A membership with a site grants that site; one without a site grants every
+    site of its study. Superusers see every site.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return Site.objects.none()
+    if user.is_superuser:
+        return Site.objects.all()
+    memberships = StaffMembership.objects.filter(user=user)
+    if roles is not None:
+        memberships = memberships.filter(role__in=roles)
+    site_ids = memberships.filter(site__isnull=False).values("site_id")
+    study_ids = memberships.filter(site__isnull=True).values("study_id")
+    return Site.objects.filter(Q(id__in=site_ids) | Q(study_id__in=study_ids))
+
+
+def studies_for(user) -> QuerySet[Study]:
+    if not user.is_authenticated or not user.is_active:
+        return Study.objects.none()
+    if user.is_superuser:
+        return Study.objects.all()
+    return Study.objects.filter(staff__user=user).distinct()
+
+
+def role_required(*allowed: str) -> Callable:
+    """Let a view through only for users holding one of ``allowed`` roles."""
+
+    def decorator(view: Callable) -> Callable:
+        @login_required
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not roles_of(request.user) & set(allowed):
+                raise PermissionDenied("Your role does not give access to this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+__all__ = ["ADMIN", "Role", "role_required", "roles_of", "sites_for", "studies_for"]

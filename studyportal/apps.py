@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class StudyPortalConfig(AppConfig):
+    name = "studyportal"
+    verbose_name = "StudyPortal"

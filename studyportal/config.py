@@ -1,0 +1,130 @@
+"""Strict readers for settings that come from the environment.
+
+django-environ parses URLs well but quietly accepts nonsense for booleans and time
+zones; a typo in production configuration should stop the server at start-up, not
+surface later as a wrong default.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+DEV_SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"
+
+SUPPORTED_DATABASE_ENGINES = frozenset(
+    {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
+)
+
+
+def read_bool(environ_: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = environ_.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={raw!r} is not a yes/no value; use one of 1, 0, true, false."
+    )
+
+
+def read_int(environ_: Mapping[str, str], name: str, *, default: int) -> int:
+    raw = environ_.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+
+
+def read_secret_key(environ_: Mapping[str, str], *, debug: bool) -> str:
+    key = environ_.get("SECRET_KEY", "")
+    if key:
+        return key
+    if debug:
+        return DEV_SECRET_KEY
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (for example a 50-character "
+        "random string)."
+    )
+
+
+def read_database(environ_: Mapping[str, str], *, default_sqlite: Path) -> dict:
+    url = environ_.get("DATABASE_URL") or f"sqlite:///{default_sqlite}"
+    try:
+        config = environ.Env.db_url_config(url)
+    except Exception as exc:  # environ raises several types for a malformed URL
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not a database URL: {exc}"
+        ) from exc
+    if config.get("ENGINE") not in SUPPORTED_DATABASE_ENGINES:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must start with postgres:// or sqlite:///; "
+            f"got engine {config.get('ENGINE')!r}."
+        )
+    if config["ENGINE"] == "django.db.backends.postgresql" and not config.get("NAME"):
+        raise ImproperlyConfigured("DATABASE_URL names no database.")
+    return config
+
+
+def read_broker_url(environ_: Mapping[str, str]) -> str:
+    url = environ_.get("REDIS_URL", "").strip()
+    if not url:
+        return "filesystem://"
+    if not url.startswith(("redis://", "rediss://")):
+        raise ImproperlyConfigured(
+            f"REDIS_URL={url!r} must start with redis:// or rediss://."
+        )
+    return url
+
+
+def read_email(environ_: Mapping[str, str], *, debug: bool) -> dict:
+    default = "consolemail://" if debug else "smtp://localhost:25"
+    url = environ_.get("EMAIL_URL") or default
+    try:
+        config = environ.Env.email_url_config(url)
+    except Exception as exc:
+        raise ImproperlyConfigured(f"EMAIL_URL is not a mail URL: {exc}") from exc
+    if not config.get("EMAIL_BACKEND"):
+        raise ImproperlyConfigured(f"EMAIL_URL={url!r} names no known mail scheme.")
+    return config
+
+
+def is_time_zone_name(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def validate_time_zone_name(name: str) -> None:
+    if not is_time_zone_name(name):
+        raise ValidationError(f"{name!r} is not a time zone such as Europe/London.")
+
+
+def read_time_zone(environ_: Mapping[str, str]) -> str:
+    name = environ_.get("TIME_ZONE") or "Europe/London"
+    if not is_time_zone_name(name):
+        raise ImproperlyConfigured(
+            f"TIME_ZONE={name!r} is not an IANA time zone such as Europe/London."
+        )
+    return name
+
+
+def read_list(environ_: Mapping[str, str], name: str, *, default: list[str]) -> list:
+    raw = environ_.get(name)
+    if raw is None:
+        return default
+    return [part.strip() for part in raw.split(",") if part.strip()]

@@ -1,0 +1,15 @@
+from django.core.management.base import BaseCommand
+
+from studyportal import demo
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the reference study and its demo users (idempotent)."
+
+    def handle(self, *args, **options):
+        study = demo.seed_reference_study()
+        logins = demo.seed_demo_users(study)
+        self.stdout.write(self.style.SUCCESS(f"Study ready: {study.name}"))
+        self.stdout.write(f"Demo logins (password: {demo.DEMO_PASSWORD}):")
+        for login in logins:
+            self.stdout.write(f"  {login.username:<14} {login.description}")

@@ -1,0 +1,73 @@
+"""Staff log in through the browser and land on their role's home page."""
+
+import pytest
+
+from studyportal import demo
+from tests.browser.conftest import assert_accessible
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def demo_study(transactional_db):
+    study = demo.seed_reference_study()
+    demo.seed_demo_users(study)
+    return study
+
+
+def log_in(page, username: str) -> None:
+    page.goto("/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+@pytest.mark.parametrize(
+    ("username", "heading"),
+    [
+        ("clinic1", "Your clinic"),
+        ("coordinator", "Follow-up across sites"),
+        ("investigator", "Analysis and data"),
+        ("admin", "Study set-up"),
+    ],
+)
+def test_each_demo_user_logs_in_and_sees_their_home(
+    page, demo_study, username, heading
+):
+    log_in(page, username)
+    page.get_by_role("heading", name=f"Welcome, {username}").wait_for()
+    assert page.get_by_role("heading", name=heading).is_visible()
+    assert demo_study.name in page.locator("footer").inner_text()
+    assert_accessible(page)
+
+
+def test_login_page_is_accessible_and_says_who_it_is_for(page, demo_study):
+    page.goto("/accounts/login/")
+    assert "Patients use the personal link" in page.content()
+    assert_accessible(page)
+
+
+def test_wrong_password_shows_an_error_and_keeps_the_username(page, demo_study):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("clinic1")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Log in").click()
+    assert page.get_by_text("enter a correct username and password").is_visible()
+    assert page.get_by_label("Username").input_value() == "clinic1"
+
+
+def test_staff_log_out_from_the_menu_on_a_phone(phone, demo_study):
+    log_in(phone, "coordinator")
+    phone.get_by_role("button", name="Show navigation").click()
+    phone.get_by_role("button", name="coordinator").click()
+    phone.get_by_role("button", name="Log out").click()
+    phone.get_by_role("heading", name="Log in").wait_for()
+    phone.goto("/")
+    assert "/accounts/login/" in phone.url
+
+
+def test_admin_opens_study_set_up_from_home(page, demo_study):
+    log_in(page, "admin")
+    page.get_by_role("link", name="Open study set-up").click()
+    page.get_by_role("link", name="Studies").wait_for()
+    assert "StudyPortal administration" in page.content()

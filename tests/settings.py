@@ -1,0 +1,20 @@
+"""Settings for the test suite: production settings with test-only shortcuts."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-suite-secret-key-not-for-any-deployment-0123")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+
+from studyportal.settings import *  # noqa: E402,F403
+from studyportal.settings import STORAGES  # noqa: E402
+
+# Fast hashing: tests create many users and log in often.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The live server speaks plain HTTP.
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
