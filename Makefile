@@ -27,11 +27,7 @@ demo: $(INSTALLED)
 	@echo "StudyPortal is starting on http://$(HOST):$(PORT)/ (web, Celery worker and beat)."
 	@echo "Log in with one of the users above. Press Ctrl-C to stop all three."
 	@echo
-	@trap 'kill 0' INT TERM; \
-	$(BIN)/celery -A studyportal worker --loglevel info --concurrency 2 & \
-	$(BIN)/celery -A studyportal beat --loglevel info & \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT) & \
-	wait
+	$(BIN)/python manage.py rundemo $(HOST):$(PORT)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

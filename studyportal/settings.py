@@ -139,21 +139,21 @@ LOGGING = {
 # Celery. Without REDIS_URL the broker is kombu's filesystem transport, so the demo
 # runs a real worker and beat with nothing else installed.
 CELERY_BROKER_URL = config.read_broker_url(ENV)
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {
-        "data_folder_in": str(VAR_DIR / "celery" / "queue"),
-        "data_folder_out": str(VAR_DIR / "celery" / "queue"),
-        "control_folder": str(VAR_DIR / "celery" / "control"),
+if CELERY_BROKER_URL == "filesystem://":
+    _CELERY_DIR = VAR_DIR / "celery"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_CELERY_DIR / "queue"),
+        "data_folder_out": str(_CELERY_DIR / "queue"),
+        "control_folder": str(_CELERY_DIR / "control"),
         "store_processed": False,
     }
-    if CELERY_BROKER_URL == "filesystem://"
-    else {}
-)
-CELERY_RESULT_BACKEND = (
-    CELERY_BROKER_URL
-    if CELERY_BROKER_URL != "filesystem://"
-    else f"file://{VAR_DIR / 'celery' / 'results'}"
-)
+    CELERY_RESULT_BACKEND = f"file://{_CELERY_DIR / 'results'}"
+    # The transport and the result backend expect their folders to exist.
+    for _folder in ("queue", "control", "results"):
+        (_CELERY_DIR / _folder).mkdir(parents=True, exist_ok=True)
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 CELERY_RESULT_EXPIRES = 24 * 60 * 60
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
