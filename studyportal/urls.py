@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from studyportal import views
 
@@ -26,5 +26,6 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("instruments/", include("instruments.urls")),
     path("admin/", admin.site.urls),
 ]

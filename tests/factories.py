@@ -37,13 +37,16 @@ class TimepointFactory(factory.django.DjangoModelFactory):
     window_after_days = 14
 
 
+STAFF_PASSWORD = "correct-horse-battery"
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+    password = factory.PostGenerationMethodCall("set_password", STAFF_PASSWORD)
 
     @factory.post_generation
     def saved(obj, create, extracted, **kwargs):

@@ -54,3 +54,12 @@ def assert_accessible(page) -> None:
     results = Axe().run(page)
     violations = results.response["violations"]
     assert not violations, results.generate_report()
+
+
+def log_in(page, username: str, password: str) -> None:
+    """Log in through the login form, as a member of staff does."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name=f"Welcome, {username}").wait_for()

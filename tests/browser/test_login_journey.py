@@ -3,7 +3,7 @@
 import pytest
 
 from studyportal import demo
-from tests.browser.conftest import assert_accessible
+from tests.browser.conftest import assert_accessible, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -15,11 +15,8 @@ def demo_study(transactional_db):
     return study
 
 
-def log_in(page, username: str) -> None:
-    page.goto("/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+def log_in_demo(page, username: str) -> None:
+    log_in(page, username, demo.DEMO_PASSWORD)
 
 
 @pytest.mark.parametrize(
@@ -34,8 +31,7 @@ def log_in(page, username: str) -> None:
 def test_each_demo_user_logs_in_and_sees_their_home(
     page, demo_study, username, heading
 ):
-    log_in(page, username)
-    page.get_by_role("heading", name=f"Welcome, {username}").wait_for()
+    log_in_demo(page, username)
     assert page.get_by_role("heading", name=heading).is_visible()
     assert demo_study.name in page.locator("footer").inner_text()
     assert_accessible(page)
@@ -57,7 +53,7 @@ def test_wrong_password_shows_an_error_and_keeps_the_username(page, demo_study):
 
 
 def test_staff_log_out_from_the_menu_on_a_phone(phone, demo_study):
-    log_in(phone, "coordinator")
+    log_in_demo(phone, "coordinator")
     phone.get_by_role("button", name="Show navigation").click()
     phone.get_by_role("button", name="coordinator").click()
     phone.get_by_role("button", name="Log out").click()
@@ -67,7 +63,7 @@ def test_staff_log_out_from_the_menu_on_a_phone(phone, demo_study):
 
 
 def test_admin_opens_study_set_up_from_home(page, demo_study):
-    log_in(page, "admin")
+    log_in_demo(page, "admin")
     page.get_by_role("link", name="Open study set-up").click()
     page.get_by_role("link", name="Studies").wait_for()
     assert "StudyPortal administration" in page.content()

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from instruments import catalogue
 from studyportal import demo
 
 
@@ -9,7 +10,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         study = demo.seed_reference_study()
         logins = demo.seed_demo_users(study)
+        loaded = catalogue.load_shipped()
         self.stdout.write(self.style.SUCCESS(f"Study ready: {study.name}"))
+        self.stdout.write(f"Questionnaires: {len(loaded)} loaded")
         self.stdout.write(f"Demo logins (password: {demo.DEMO_PASSWORD}):")
         for login in logins:
             self.stdout.write(f"  {login.username:<14} {login.description}")

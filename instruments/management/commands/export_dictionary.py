@@ -1,0 +1,25 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from instruments import redcap
+from instruments.models import InstrumentVersion
+
+
+class Command(BaseCommand):
+    help = "Write an instrument as a REDCap data dictionary CSV to standard output."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        # Every command already has --version (Django's own), hence --number.
+        parser.add_argument(
+            "--number", type=int, help="Version number (default: the latest)"
+        )
+
+    def handle(self, *args, slug: str, number: int | None, **options):
+        versions = InstrumentVersion.objects.filter(instrument__slug=slug)
+        if number is not None:
+            versions = versions.filter(number=number)
+        version = versions.order_by("-number").first()
+        if version is None:
+            which = f" version {number}" if number else ""
+            raise CommandError(f"no instrument {slug!r}{which}; run load_instruments?")
+        self.stdout.write(redcap.export_dictionary(version.parsed), ending="")
