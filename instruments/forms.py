@@ -268,6 +268,16 @@ class InstrumentForm(forms.Form):
                     self.fields[item.name] = form_field
         self.resolved: answer_rules.Resolved | None = None
 
+    @property
+    def other_answers_json(self) -> str:
+        """Answers from other pages, for branching in the browser."""
+        other = {
+            name: value
+            for name, value in self.saved_answers.items()
+            if name not in self.fields
+        }
+        return json.dumps(other) if other else ""
+
     def items(self) -> Iterator[Item]:
         for section in self.sections:
             yield from section.items

@@ -1,7 +1,9 @@
 from functools import cached_property
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from simple_history.models import HistoricalRecords
 
 from instruments.definitions import Definition, from_data
 
@@ -60,4 +62,82 @@ class InstrumentVersion(models.Model):
 
     @cached_property
     def parsed(self) -> Definition:
-        return from_data(self.definition, source=str(self))
+        # The definition JSON is read from the database only on a cache miss,
+        # so callers may load versions with .defer("definition").
+        return parsed_definition(self.pk, self.checksum, lambda: self.definition)
+
+
+_PARSED: dict[tuple[int, str], Definition] = {}
+
+
+def parsed_definition(pk: int | None, checksum: str, data) -> Definition:
+    """Versions never change, so each is validated and parsed once per process."""
+    if pk is None:
+        return from_data(data(), source="unsaved instrument version")
+    key = (pk, checksum)
+    if key not in _PARSED:
+        _PARSED[key] = from_data(data(), source=f"instrument version {pk}")
+    return _PARSED[key]
+
+
+class ResponseStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    SUBMITTED = "submitted", "Submitted"
+
+
+class ResponseMode(models.TextChoices):
+    WEB = "web", "Patient's own device"
+    TABLET = "tablet", "Clinic tablet"
+    PAPER = "paper", "Paper, entered by staff"
+    STAFF = "staff", "Staff data entry"
+
+
+class Response(models.Model):
+    """Answers to one instrument at one visit, against the version shown."""
+
+    visit = models.ForeignKey(
+        "participants.Visit", on_delete=models.CASCADE, related_name="responses"
+    )
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, related_name="responses"
+    )
+    instrument_version = models.ForeignKey(
+        InstrumentVersion, on_delete=models.PROTECT, related_name="responses"
+    )
+    answers = models.JSONField(default=dict, blank=True)
+    scores = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=20,
+        choices=ResponseStatus.choices,
+        default=ResponseStatus.IN_PROGRESS,
+    )
+    mode = models.CharField(max_length=10, choices=ResponseMode.choices)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    paradata = models.JSONField(
+        default=dict, blank=True, help_text="Pages saved, device class, timings."
+    )
+    history = HistoricalRecords(excluded_fields=["paradata"])
+
+    class Meta:
+        ordering = ["visit", "instrument"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["visit", "instrument"], name="one_response_per_visit_instrument"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument.slug} at {self.visit}"
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.status == ResponseStatus.SUBMITTED

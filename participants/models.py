@@ -2,6 +2,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
 
 from studyportal.config import validate_time_zone_name
 
@@ -51,6 +53,9 @@ class Site(models.Model):
         max_length=64, default="Europe/London", validators=[validate_time_zone_name]
     )
     is_active = models.BooleanField(default=True)
+    last_participant_number = models.PositiveIntegerField(
+        default=0, editable=False, help_text="The sequence behind study IDs."
+    )
 
     class Meta:
         ordering = ["study", "code"]
@@ -151,3 +156,446 @@ class StaffMembership(models.Model):
             raise ValidationError({"site": "Clinic staff must belong to a site."})
         if self.site_id and self.study_id and self.site.study_id != self.study_id:
             raise ValidationError({"site": "This site belongs to another study."})
+
+
+class TimepointInstrument(models.Model):
+    """Which questionnaires a timepoint collects, and in what order."""
+
+    timepoint = models.ForeignKey(
+        Timepoint, on_delete=models.CASCADE, related_name="instruments"
+    )
+    instrument = models.ForeignKey(
+        "instruments.Instrument", on_delete=models.PROTECT, related_name="+"
+    )
+    order = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["timepoint", "order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["timepoint", "instrument"], name="instrument_once_per_timepoint"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.timepoint.code}: {self.instrument.slug}"
+
+
+# ---------------------------------------------------------------------------
+# Screening and consent
+
+
+class EligibilityCriterion(models.Model):
+    """One line of a study's eligibility checklist; all must be met."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="criteria")
+    code = models.SlugField(max_length=40)
+    text = models.CharField(max_length=300)
+    order = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["study", "order"]
+        verbose_name_plural = "eligibility criteria"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "code"], name="criterion_per_study"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class ScreeningOutcome(models.TextChoices):
+    INELIGIBLE = "ineligible", "Not eligible"
+    NOT_APPROACHED = "not_approached", "Eligible, not approached"
+    DECLINED = "declined", "Eligible, declined"
+    CONSENTING = "consenting", "Eligible, agreed to hear about consent"
+    CONSENTED = "consented", "Consented"
+    ENROLLED = "enrolled", "Enrolled"
+
+
+class DeclineReason(models.TextChoices):
+    NOT_INTERESTED = "not_interested", "Not interested"
+    NO_TIME = "no_time", "No time"
+    TOO_UNWELL = "too_unwell", "Too unwell"
+    NO_INTERNET = "no_internet", "No internet or device"
+    OTHER = "other", "Other"
+
+
+class ScreeningRecord(models.Model):
+    """A referred patient checked against the criteria; no name is recorded."""
+
+    study = models.ForeignKey(
+        Study, on_delete=models.PROTECT, related_name="screenings"
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="screenings")
+    screened_on = models.DateField()
+    criteria_met = models.JSONField(
+        default=dict, help_text="Criterion code to whether it was met."
+    )
+    eligible = models.BooleanField()
+    outcome = models.CharField(max_length=20, choices=ScreeningOutcome.choices)
+    decline_reason = models.CharField(
+        max_length=20, choices=DeclineReason.choices, blank=True
+    )
+    decline_detail = models.CharField(max_length=300, blank=True)
+    screened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-screened_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"Screening {self.pk} at {self.site.code} on {self.screened_on}"
+
+    @property
+    def unmet_criteria(self) -> list[str]:
+        return [code for code, met in self.criteria_met.items() if not met]
+
+
+class ConsentForm(models.Model):
+    """A version of the study's consent form, made of statements."""
+
+    study = models.ForeignKey(
+        Study, on_delete=models.PROTECT, related_name="consent_forms"
+    )
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    introduction = models.TextField(blank=True)
+    is_current = models.BooleanField(default=True)
+    requires_reconsent = models.BooleanField(
+        default=False,
+        help_text="Those who consented to an earlier version must consent again.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "version"], name="consent_form_version_per_study"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} v{self.version}"
+
+
+class ConsentStatement(models.Model):
+    class Kind(models.TextChoices):
+        TAKE_PART = "take_part", "Take part"
+        FOLLOW_UP = "follow_up", "Be contacted for follow-up"
+        INTERVIEW = "interview", "Be interviewed (optional)"
+        KEEP_DATA = "keep_data", "Data kept after withdrawal"
+        OTHER = "other", "Other"
+
+    form = models.ForeignKey(
+        ConsentForm, on_delete=models.CASCADE, related_name="statements"
+    )
+    code = models.SlugField(max_length=40)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    text = models.TextField()
+    required = models.BooleanField(
+        default=True, help_text="Required statements must be agreed to take part."
+    )
+    order = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["form", "order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["form", "code"], name="statement_code_per_form"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class ConsentMethod(models.TextChoices):
+    ELECTRONIC = "electronic", "E-consent on a clinic device"
+    PAPER = "paper", "Paper form"
+
+
+class ImmutableRecordError(Exception):
+    pass
+
+
+class ImmutableQuerySet(models.QuerySet):
+    """Bulk changes would slip past the model's save(); refuse them too."""
+
+    def update(self, **kwargs):
+        raise ImmutableRecordError("Consent records cannot be changed in bulk.")
+
+    def delete(self):
+        raise ImmutableRecordError("Consent records cannot be deleted.")
+
+
+class ConsentRecord(models.Model):
+    """What a patient agreed to, once; a change means a new record."""
+
+    screening = models.ForeignKey(
+        ScreeningRecord, on_delete=models.PROTECT, related_name="consents"
+    )
+    participant = models.ForeignKey(
+        "Participant",
+        on_delete=models.PROTECT,
+        related_name="consents",
+        null=True,
+        blank=True,
+    )
+    form = models.ForeignKey(
+        ConsentForm, on_delete=models.PROTECT, related_name="records"
+    )
+    method = models.CharField(max_length=20, choices=ConsentMethod.choices)
+    agreed = models.JSONField(help_text="Statement code to whether it was agreed.")
+    typed_name = models.CharField(max_length=200, blank=True)
+    consented_on = models.DateField()
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    scanned_form = models.FileField(upload_to="consent/%Y/%m/", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-consented_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"Consent {self.pk} ({self.form})"
+
+    def save(self, *args, **kwargs):
+        # Linking the enrolled participant is the one change allowed afterwards.
+        if self.pk is not None:
+            stored = ConsentRecord.objects.get(pk=self.pk)
+            changed = [
+                f.name
+                for f in self._meta.concrete_fields
+                if f.name != "participant"
+                and getattr(stored, f.attname) != getattr(self, f.attname)
+            ]
+            relinked = stored.participant_id not in (None, self.participant_id)
+            if changed or relinked:
+                raise ImmutableRecordError(
+                    "A consent record cannot be changed; record a new consent instead."
+                )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecordError("A consent record cannot be deleted.")
+
+    def agreed_to(self, kind: str) -> bool:
+        codes = self.form.statements.filter(kind=kind).values_list("code", flat=True)
+        return any(self.agreed.get(code) for code in codes)
+
+
+# ---------------------------------------------------------------------------
+# Participants
+
+
+class ParticipantStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    LOST = "lost", "Lost to follow-up"
+
+
+class WithdrawalReason(models.TextChoices):
+    NO_LONGER_WISHES = "no_longer_wishes", "No longer wishes to take part"
+    TOO_UNWELL = "too_unwell", "Too unwell"
+    TOO_BURDENSOME = "burden", "Questionnaires too burdensome"
+    MOVED = "moved", "Moved away or changed clinic"
+    DIED = "died", "Died"
+    OTHER = "other", "Other"
+
+
+class Participant(models.Model):
+    study = models.ForeignKey(
+        Study, on_delete=models.PROTECT, related_name="participants"
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="participants"
+    )
+    code = models.CharField("study ID", max_length=20, unique=True)
+    screening = models.OneToOneField(
+        ScreeningRecord, on_delete=models.PROTECT, related_name="participant"
+    )
+    status = models.CharField(
+        max_length=20,
+        choices=ParticipantStatus.choices,
+        default=ParticipantStatus.ACTIVE,
+    )
+    enrolled_on = models.DateField()
+    enrolled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    withdrawn_on = models.DateField(null=True, blank=True)
+    withdrawal_reason = models.CharField(
+        max_length=30, choices=WithdrawalReason.choices, blank=True
+    )
+    withdrawal_detail = models.CharField(max_length=300, blank=True)
+    keep_data = models.BooleanField(
+        default=True, help_text="Data collected before withdrawal may be kept."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["site", "code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def get_absolute_url(self) -> str:
+        return reverse("participants:detail", args=[self.pk])
+
+    def latest_consent(self) -> "ConsentRecord | None":
+        return self.consents.select_related("form").order_by("-created_at").first()
+
+    @property
+    def interview_consent(self) -> bool:
+        consent = self.latest_consent()
+        return bool(consent and consent.agreed_to(ConsentStatement.Kind.INTERVIEW))
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "Text message (SMS)"
+    BOTH = "both", "Email and text message"
+    NONE = "none", "No messages (phone or post only)"
+
+
+class ParticipantContact(models.Model):
+    """Identifying details, kept apart so that access can be refused as a whole."""
+
+    participant = models.OneToOneField(
+        Participant, on_delete=models.CASCADE, related_name="contact"
+    )
+    full_name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    mobile = models.CharField(
+        max_length=20, blank=True, help_text="International format, e.g. +447911123456."
+    )
+    preferred_channel = models.CharField(
+        max_length=10, choices=Channel.choices, default=Channel.EMAIL
+    )
+    time_zone = models.CharField(
+        max_length=64, default="Europe/London", validators=[validate_time_zone_name]
+    )
+    date_of_birth = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        indexes = [models.Index(fields=["email"]), models.Index(fields=["mobile"])]
+
+    def __str__(self) -> str:
+        return f"Contact details of {self.participant}"
+
+
+class ContactView(models.Model):
+    """Each time someone opened a participant's contact details."""
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="contact_views"
+    )
+    viewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    viewed_at = models.DateTimeField(auto_now_add=True)
+    page = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["-viewed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.viewed_by} viewed {self.participant}'s contact details"
+
+
+class VisitStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    OPEN = "open", "Open"
+    COMPLETED = "completed", "Completed"
+    MISSED = "missed", "Missed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class Visit(models.Model):
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="visits"
+    )
+    timepoint = models.ForeignKey(
+        Timepoint, on_delete=models.PROTECT, related_name="visits"
+    )
+    opens_on = models.DateField()
+    due_on = models.DateField()
+    closes_on = models.DateField()
+    status = models.CharField(
+        max_length=20, choices=VisitStatus.choices, default=VisitStatus.SCHEDULED
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    token_issued_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords(excluded_fields=["token_hash"])
+
+    class Meta:
+        ordering = ["participant", "timepoint__order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "timepoint"], name="one_visit_per_timepoint"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant} {self.timepoint.code}"
+
+
+class MessageKind(models.TextChoices):
+    INVITE = "invite", "Invitation"
+    REMINDER_1 = "reminder_1", "Reminder 1"
+    REMINDER_2 = "reminder_2", "Reminder 2"
+    FINAL = "final", "Final reminder"
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class OutboundMessage(models.Model):
+    """A message to a participant, as a row: planned, then sent at most once."""
+
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=20, choices=MessageKind.choices)
+    channel = models.CharField(
+        max_length=10, choices=[("email", "Email"), ("sms", "SMS")]
+    )
+    due_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=20, choices=MessageStatus.choices, default=MessageStatus.PENDING
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_id = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["visit", "kind", "channel"], name="one_message_per_kind_channel"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.channel} for {self.visit}"

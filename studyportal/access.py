@@ -12,7 +12,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 
-from participants.models import Role, Site, StaffMembership, Study
+from participants.models import (
+    Participant,
+    Role,
+    ScreeningRecord,
+    Site,
+    StaffMembership,
+    Study,
+)
 
 ADMIN = "admin"
 
@@ -55,6 +62,36 @@ def studies_for(user) -> QuerySet[Study]:
     return Study.objects.filter(staff__user=user).distinct()
 
 
+# Roles that work with identifiable participants; investigators never do.
+PARTICIPANT_ROLES = (Role.CLINIC_STAFF, Role.COORDINATOR)
+
+
+def participants_for(user) -> QuerySet[Participant]:
+    """Participants the user may open: clinic staff their sites', coordinators all.
+
+    Investigators get none: participant pages carry names and contact details.
+    """
+    sites = sites_for(user, roles=PARTICIPANT_ROLES)
+    return Participant.objects.filter(site__in=sites)
+
+
+def screenings_for(user) -> QuerySet[ScreeningRecord]:
+    return ScreeningRecord.objects.filter(
+        site__in=sites_for(user, roles=PARTICIPANT_ROLES)
+    )
+
+
+def enrolment_sites(user) -> QuerySet[Site]:
+    """Sites where the user may screen, consent and enrol (clinic staff, admins)."""
+    if user.is_authenticated and user.is_superuser:
+        return Site.objects.filter(is_active=True)
+    return sites_for(user, roles=(Role.CLINIC_STAFF,)).filter(is_active=True)
+
+
+def is_coordinator(user) -> bool:
+    return bool(roles_of(user) & {Role.COORDINATOR, ADMIN})
+
+
 def role_required(*allowed: str) -> Callable:
     """Let a view through only for users holding one of ``allowed`` roles."""
 
@@ -71,4 +108,16 @@ def role_required(*allowed: str) -> Callable:
     return decorator
 
 
-__all__ = ["ADMIN", "Role", "role_required", "roles_of", "sites_for", "studies_for"]
+__all__ = [
+    "ADMIN",
+    "PARTICIPANT_ROLES",
+    "Role",
+    "enrolment_sites",
+    "is_coordinator",
+    "participants_for",
+    "role_required",
+    "roles_of",
+    "screenings_for",
+    "sites_for",
+    "studies_for",
+]

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "bootstrap",
+    "simple_history",
     "studyportal",
     "participants",
     "instruments",
@@ -42,6 +43,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
 ROOT_URLCONF = "studyportal.urls"
@@ -100,6 +102,8 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = VAR_DIR / "media"
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
@@ -107,6 +111,9 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... from EMAIL_URL.
 globals().update(config.read_email(ENV, debug=DEBUG))
 DEFAULT_FROM_EMAIL = ENV.get("DEFAULT_FROM_EMAIL", "StudyPortal <noreply@localhost>")
+# Links in messages and letters point here; the site's public address.
+PUBLIC_BASE_URL = ENV.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+SMS_BACKEND = ENV.get("SMS_BACKEND", "participants.sms.ConsoleBackend")
 
 # Security. Production sits behind a TLS-terminating proxy; /healthz stays reachable
 # over plain HTTP so container health checks do not follow a redirect.

@@ -27,5 +27,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("instruments/", include("instruments.urls")),
+    path("q/", include("instruments.patient_urls")),
+    path("", include("participants.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -155,19 +155,22 @@
     return null;
   }
 
-  function collect(form, saved) {
+  function collect(container, saved) {
     var answers = Object.assign({}, saved);
+    var prefix = container.getAttribute("data-prefix") || "";
     var seen = {};
-    Array.prototype.forEach.call(form.elements, function (el) {
+    var fields = container.querySelectorAll("input, select, textarea");
+    Array.prototype.forEach.call(fields, function (el) {
       if (!el.name || el.disabled) return;
+      var name = el.name.indexOf(prefix) === 0 ? el.name.slice(prefix.length) : el.name;
       if (el.type === "checkbox") {
-        if (!seen[el.name]) { answers[el.name] = []; seen[el.name] = true; }
-        if (el.checked) answers[el.name].push(el.value);
+        if (!seen[name]) { answers[name] = []; seen[name] = true; }
+        if (el.checked) answers[name].push(el.value);
       } else if (el.type === "radio") {
-        if (!seen[el.name]) { answers[el.name] = ""; seen[el.name] = true; }
-        if (el.checked) answers[el.name] = el.value;
-      } else if (el.tagName !== "BUTTON" && el.type !== "hidden") {
-        answers[el.name] = el.value;
+        if (!seen[name]) { answers[name] = ""; seen[name] = true; }
+        if (el.checked) answers[name] = el.value;
+      } else if (el.type !== "hidden") {
+        answers[name] = el.value;
       }
     });
     return answers;
@@ -179,9 +182,9 @@
     return String(Math.round(n * 100) / 100);
   }
 
-  function refresh(form, saved) {
-    var answers = collect(form, saved);
-    var items = form.querySelectorAll("[data-item]");
+  function refresh(container, saved) {
+    var answers = collect(container, saved);
+    var items = container.querySelectorAll("[data-item]");
     // Branching may depend on calculated values and on items further down.
     for (var pass = 0; pass < 5; pass++) {
       var changed = false;
@@ -204,15 +207,17 @@
   }
 
   function init(form) {
-    var saved = {};
-    var holder = form.querySelector("[data-saved-answers]");
-    if (holder) {
-      try { saved = JSON.parse(holder.getAttribute("data-saved-answers")); } catch (e) { saved = {}; }
-    }
-    var update = function () { refresh(form, saved); };
-    form.addEventListener("change", update);
-    form.addEventListener("input", update);
-    update();
+    Array.prototype.forEach.call(form.querySelectorAll("[data-instrument]"), function (container) {
+      var saved = {};
+      var holder = container.getAttribute("data-saved-answers");
+      if (holder) {
+        try { saved = JSON.parse(holder); } catch (e) { saved = {}; }
+      }
+      var update = function () { refresh(container, saved); };
+      container.addEventListener("change", update);
+      container.addEventListener("input", update);
+      update();
+    });
     form.setAttribute("data-ready", "");
     var summary = document.getElementById("error-summary");
     if (summary) summary.focus();

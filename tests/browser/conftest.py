@@ -2,6 +2,10 @@ import pytest
 
 from tests.services import chromium_path
 
+PHONE_USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"
+)
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -39,6 +43,7 @@ def phone(browser, live_server):
     context = browser.new_context(
         base_url=live_server.url,
         viewport={"width": 390, "height": 844},
+        user_agent=PHONE_USER_AGENT,
         is_mobile=True,
         has_touch=True,
     )

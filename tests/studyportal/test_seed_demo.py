@@ -1,10 +1,40 @@
+import statistics
+from collections import Counter
 from io import StringIO
 
+import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
 
-from participants.models import Role, Site, StaffMembership, Study, Timepoint
+from instruments.models import Response, ResponseStatus
+from instruments.responses import scores_for
+from participants.models import (
+    ConsentRecord,
+    Participant,
+    ParticipantContact,
+    ParticipantStatus,
+    Role,
+    ScreeningOutcome,
+    ScreeningRecord,
+    Site,
+    StaffMembership,
+    Study,
+    Timepoint,
+    Visit,
+    VisitStatus,
+)
 from studyportal import access, demo
+
+SEEDED = (
+    ScreeningRecord,
+    ConsentRecord,
+    Participant,
+    ParticipantContact,
+    Visit,
+    Response,
+)
 
 
 def run_seed() -> str:
@@ -54,3 +84,163 @@ def test_demo_users_log_in_with_their_roles(db):
     assert access.roles_of(investigator) == {Role.INVESTIGATOR}
     admin = authenticate(username="admin", password=demo.DEMO_PASSWORD)
     assert admin.is_superuser and access.ADMIN in access.roles_of(admin)
+
+
+# ---------------------------------------------------------------------------
+# The demo participants
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """Seed once for the module; each test still rolls back its own changes."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        output = run_seed()
+        yield output
+        transaction.set_rollback(True)
+
+
+def test_it_prints_how_many_were_enrolled_and_screened(seeded, db):
+    assert "Participants: 36 enrolled (60 screened)" in seeded
+
+
+def test_a_second_run_adds_no_participants_or_answers(seeded, db):
+    counts = {model.__name__: model.objects.count() for model in SEEDED}
+    numbers = dict(Site.objects.values_list("code", "last_participant_number"))
+    run_seed()
+    assert {model.__name__: model.objects.count() for model in SEEDED} == counts
+    assert dict(Site.objects.values_list("code", "last_participant_number")) == (
+        numbers
+    )
+
+
+def test_screening_outcomes_are_those_of_a_real_clinic(seeded, db):
+    today = timezone.localdate()
+    screenings = ScreeningRecord.objects.all()
+    assert screenings.count() == 60
+    assert all(s.screened_on < today for s in screenings)
+    assert min(s.screened_on for s in screenings) >= today - timezone.timedelta(
+        days=demo.DEMO_SCREENING_DAYS
+    )
+    outcomes = Counter(screenings.values_list("outcome", flat=True))
+    assert outcomes[ScreeningOutcome.ENROLLED] == 36
+    assert 6 <= outcomes[ScreeningOutcome.INELIGIBLE] <= 14
+    assert outcomes[ScreeningOutcome.DECLINED] >= 5
+    assert outcomes[ScreeningOutcome.NOT_APPROACHED] >= 3
+    assert set(outcomes) <= {
+        ScreeningOutcome.ENROLLED,
+        ScreeningOutcome.INELIGIBLE,
+        ScreeningOutcome.DECLINED,
+        ScreeningOutcome.NOT_APPROACHED,
+    }
+    for record in screenings.filter(outcome=ScreeningOutcome.INELIGIBLE):
+        assert not record.eligible and record.unmet_criteria
+    for record in screenings.exclude(outcome=ScreeningOutcome.INELIGIBLE):
+        assert record.eligible and not record.unmet_criteria
+    assert all(
+        record.decline_reason
+        for record in screenings.filter(outcome=ScreeningOutcome.DECLINED)
+    )
+    every_site = Counter(screenings.values_list("site__code", flat=True))
+    assert set(every_site) == {"LDS", "SHF", "YRK"}
+
+
+def test_participants_are_enrolled_in_the_past_at_every_site(seeded, db):
+    today = timezone.localdate()
+    per_site = Counter(Participant.objects.values_list("site__code", flat=True))
+    assert per_site == {"LDS": 14, "SHF": 12, "YRK": 10}
+    for participant in Participant.objects.select_related("screening"):
+        consent = participant.latest_consent()
+        assert participant.screening.screened_on <= consent.consented_on
+        assert consent.consented_on <= participant.enrolled_on < today
+    withdrawn = Participant.objects.filter(status=ParticipantStatus.WITHDRAWN)
+    assert withdrawn.count() == 2
+    for participant in withdrawn:
+        assert participant.withdrawal_reason
+        assert participant.enrolled_on <= participant.withdrawn_on < today
+        assert not participant.visits.filter(
+            status__in=[VisitStatus.OPEN, VisitStatus.SCHEDULED]
+        ).exists()
+
+
+def test_study_ids_run_without_gaps_at_each_site(seeded, db):
+    for site in Site.objects.all():
+        codes = list(site.participants.order_by("code").values_list("code", flat=True))
+        assert codes == [f"{site.code}-{n:04d}" for n in range(1, len(codes) + 1)]
+        assert site.last_participant_number == len(codes)
+        # Numbers follow the order of enrolment.
+        dates = list(
+            site.participants.order_by("code").values_list("enrolled_on", flat=True)
+        )
+        assert dates == sorted(dates)
+
+
+def test_contact_details_are_complete_and_clearly_made_up(seeded, db):
+    for participant in Participant.objects.select_related("contact"):
+        contact = participant.contact
+        assert contact.full_name.startswith("Demo Participant ")
+        assert contact.email or contact.mobile
+        assert contact.time_zone == "Europe/London"
+        if contact.mobile:
+            # Ofcom's drama range: shaped like E.164, never a real phone.
+            assert contact.mobile.startswith("+447700900")
+            assert len(contact.mobile) == 13
+    emails = list(ParticipantContact.objects.values_list("email", flat=True))
+    assert all(email.endswith("@example.invalid") for email in emails if email)
+    channels = set(
+        ParticipantContact.objects.values_list("preferred_channel", flat=True)
+    )
+    assert len(channels) >= 3
+
+
+def test_visits_are_where_the_calendar_puts_them(seeded, db):
+    today = timezone.localdate()
+    for participant in Participant.objects.all():
+        assert participant.visits.count() == 2
+    visits = Visit.objects.select_related("timepoint", "participant")
+    for visit in visits:
+        if visit.status == VisitStatus.OPEN:
+            assert visit.opens_on <= today <= visit.closes_on
+        elif visit.status == VisitStatus.SCHEDULED:
+            assert today < visit.opens_on
+        elif visit.status == VisitStatus.MISSED:
+            assert visit.closes_on < today
+        elif visit.status == VisitStatus.COMPLETED:
+            completed = timezone.localdate(visit.completed_at)
+            assert visit.opens_on <= completed <= min(visit.closes_on, today)
+    statuses = Counter(visits.values_list("timepoint__code", "status"))
+    assert statuses["baseline", VisitStatus.COMPLETED] >= 28
+    assert statuses["baseline", VisitStatus.OPEN] >= 2
+    assert statuses["followup", VisitStatus.OPEN] >= 2
+    assert statuses["followup", VisitStatus.WITHDRAWN] == 2
+    closed = [
+        v for v in visits if v.timepoint.code == "followup" and v.closes_on < today
+    ]
+    done = [v for v in closed if v.status == VisitStatus.COMPLETED]
+    assert closed and 0.5 <= len(done) / len(closed) <= 0.9
+
+
+def test_answers_are_complete_scored_and_carry_the_studys_signal(seeded, db):
+    submitted = Response.objects.filter(
+        status=ResponseStatus.SUBMITTED, instrument__respondent="patient"
+    ).select_related("instrument_version", "visit")
+    for response in submitted:
+        definition = response.instrument_version.parsed
+        answerable = {item.name for item in definition.items() if item.is_answerable}
+        assert set(response.answers) == answerable
+        assert response.scores == scores_for(definition, response.answers)
+        assert response.visit.status == VisitStatus.COMPLETED
+    # Some open questionnaires are half done.
+    assert Response.objects.filter(status=ResponseStatus.IN_PROGRESS).exists()
+    # Every participant's enrolment form was filled in.
+    assert (
+        Response.objects.filter(instrument__slug="baseline_characteristics").count()
+        == 36
+    )
+    baseline = {}
+    for response in submitted.filter(visit__timepoint__code="baseline"):
+        baseline.setdefault(response.visit_id, {}).update(response.scores)
+    partnership = [s["partnership_clinician"]["value"] for s in baseline.values()]
+    self_management = [s["selfmgmt_total"]["value"] for s in baseline.values()]
+    pain = [s["pain_severity"]["value"] for s in baseline.values()]
+    assert statistics.correlation(partnership, self_management) > 0.2
+    assert min(pain) >= 3 and max(pain) <= 9

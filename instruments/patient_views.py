@@ -1,0 +1,201 @@
+"""The patient's questionnaire pages, reached only through a personal link."""
+
+from __future__ import annotations
+
+from django.core.cache import cache
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from instruments import questionnaire
+from instruments.forms import InstrumentForm, to_answer
+from participants import links, tablet
+from studyportal.errors import DomainError
+
+FAILED_LOOKUP_LIMIT = 20
+FAILED_LOOKUP_WINDOW_SECONDS = 10 * 60
+
+
+def _client_address(request) -> str:
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def _too_many_failures(request) -> bool:
+    return (
+        cache.get(f"link-failures:{_client_address(request)}", 0) >= FAILED_LOOKUP_LIMIT
+    )
+
+
+def _count_failure(request) -> None:
+    key = f"link-failures:{_client_address(request)}"
+    cache.add(key, 0, FAILED_LOOKUP_WINDOW_SECONDS)
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, FAILED_LOOKUP_WINDOW_SECONDS)
+
+
+def _problem(request, kind: str, status: int):
+    return render(request, f"questionnaire/link_{kind}.html", status=status)
+
+
+def with_visit(view):
+    """Resolve the token to an open visit, or answer with a page that says why."""
+
+    @never_cache
+    def wrapped(request, token, *args, **kwargs):
+        if _too_many_failures(request):
+            return _problem(request, "limited", 429)
+        visit = links.visit_for_token(token)
+        if visit is None:
+            _count_failure(request)
+            return _problem(request, "invalid", 404)
+        try:
+            questionnaire.check_open(visit)
+        except DomainError as error:
+            if str(error) == "completed" and view.__name__ != "done":
+                return redirect("questionnaire:done", token=token)
+            if str(error) != "completed":
+                return _problem(request, "expired", 410)
+        pages = questionnaire.pages_for(visit)
+        return view(request, token, visit, pages, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+def _context(request, token, visit, pages, **extra):
+    return {
+        "token": token,
+        "visit": visit,
+        "study": visit.participant.study,
+        "pages": pages,
+        "total": len(pages),
+        "tablet": tablet.is_tablet(request, visit),
+        **extra,
+    }
+
+
+def _mode_and_device(request, visit) -> tuple[str, str]:
+    is_tablet = tablet.is_tablet(request, visit)
+    device = questionnaire.device_class(request.META.get("HTTP_USER_AGENT", ""))
+    return questionnaire.response_mode(is_tablet), "tablet" if is_tablet else device
+
+
+@require_http_methods(["GET"])
+@with_visit
+def start(request, token, visit, pages):
+    resume = questionnaire.first_unanswered(visit, pages)
+    started = visit.responses.filter(instrument__respondent="patient").exists()
+    minutes = sum(
+        (version.parsed.minutes or 5)
+        for _, version in questionnaire.versions_for(visit)
+    )
+    context = _context(
+        request, token, visit, pages, resume=resume, started=started, minutes=minutes
+    )
+    return render(request, "questionnaire/welcome.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@with_visit
+def page(request, token, visit, pages, number):
+    if not 1 <= number <= len(pages):
+        return redirect("questionnaire:review", token=token)
+    current = pages[number - 1]
+    saved = questionnaire.answers_for(visit).get(current.instrument.pk, {})
+    form = InstrumentForm(
+        request.POST or None,
+        definition=current.definition,
+        sections=list(current.sections),
+        answers=saved,
+    )
+    if request.method == "POST":
+        going_back = request.POST.get("go") == "previous"
+        valid = form.is_valid()
+        mode, device = _mode_and_device(request, visit)
+        # Keep whatever is valid on every page change, even when moving back.
+        keep = form.page_answers() if valid else _valid_part(form)
+        try:
+            questionnaire.save_page(visit, current, keep, mode=mode, device=device)
+        except DomainError:
+            return redirect("questionnaire:start", token=token)
+        if going_back:
+            return redirect(_page_url(token, number - 1))
+        if valid:
+            return redirect(_page_url(token, number + 1, len(pages)))
+    context = _context(request, token, visit, pages, form=form, page=current)
+    context["percent"] = round(100 * (current.number - 1) / max(len(pages), 1))
+    return render(request, "questionnaire/page.html", context)
+
+
+def _valid_part(form: InstrumentForm) -> dict:
+    cleaned = getattr(form, "cleaned_data", {}) or {}
+    hidden = form.resolved.hidden if form.resolved else frozenset()
+    kept = {}
+    for item in form.items():
+        if item.name in form.fields and item.name not in form.errors:
+            if item.name in hidden:
+                continue
+            value = to_answer(item, cleaned.get(item.name))
+            if value is not None:
+                kept[item.name] = value
+    return kept
+
+
+def _page_url(token: str, number: int, total: int | None = None) -> str:
+    if number < 1:
+        return reverse("questionnaire:start", args=[token])
+    if total is not None and number > total:
+        return reverse("questionnaire:review", args=[token])
+    return reverse("questionnaire:page", args=[token, number])
+
+
+@require_http_methods(["GET", "POST"])
+@with_visit
+def review(request, token, visit, pages):
+    error = ""
+    if request.method == "POST":
+        mode, device = _mode_and_device(request, visit)
+        try:
+            questionnaire.submit(visit, mode=mode, device=device)
+        except DomainError as problem:
+            error = problem.message
+        else:
+            return redirect("questionnaire:done", token=token)
+    saved = questionnaire.answers_for(visit)
+    summary = []
+    for current in pages:
+        answers = saved.get(current.instrument.pk, {})
+        rows = []
+        for index in current.sections:
+            for item in current.definition.sections[index].items:
+                if not item.is_answerable or item.name not in answers:
+                    continue
+                rows.append((item.label, _display(item, answers[item.name])))
+        summary.append((current, rows))
+    lacking = questionnaire.missing_required(visit, pages)
+    context = _context(
+        request, token, visit, pages, summary=summary, lacking=lacking, error=error
+    )
+    return render(request, "questionnaire/review.html", context)
+
+
+def _display(item, value) -> str:
+    if isinstance(value, list):
+        return ", ".join(item.choice_label(str(code)) or str(code) for code in value)
+    label = item.choice_label(str(value)) if item.choice_list else None
+    if item.type == "rating":
+        return str(value)
+    return label or str(value)
+
+
+@require_http_methods(["GET"])
+@with_visit
+def done(request, token, visit, pages):
+    was_tablet = tablet.is_tablet(request, visit)
+    if was_tablet:
+        tablet.finish(request)
+    context = _context(request, token, visit, pages, was_tablet=was_tablet)
+    return render(request, "questionnaire/done.html", context)

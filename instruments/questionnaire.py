@@ -1,0 +1,286 @@
+"""A visit's questionnaire as the patient meets it: pages, saving, resuming, submitting.
+
+Pages are the visit's patient instruments in order, a long instrument split at its
+sections. Every page change saves what the patient entered, so closing the
+browser loses nothing; submission happens once, under a lock on the visit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from instruments import answers as answer_rules
+from instruments.definitions import Definition
+from instruments.models import (
+    Instrument,
+    InstrumentVersion,
+    Response,
+    ResponseMode,
+    ResponseStatus,
+)
+from instruments.responses import scores_for
+from participants.models import ParticipantStatus, Visit, VisitStatus
+from studyportal.errors import DomainError
+
+# An instrument with more items than this is split into one page per section.
+ITEMS_PER_PAGE = 16
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int  # 1-based
+    instrument: Instrument
+    version: InstrumentVersion
+    sections: tuple[int, ...]
+
+    @property
+    def definition(self) -> Definition:
+        return self.version.parsed
+
+    @property
+    def title(self) -> str:
+        if len(self.sections) == len(self.definition.sections):
+            return self.definition.title
+        titles = [self.definition.sections[i].title for i in self.sections]
+        return f"{self.definition.title}: {' / '.join(t for t in titles if t)}"
+
+    def item_names(self) -> list[str]:
+        return [
+            item.name
+            for index in self.sections
+            for item in self.definition.sections[index].items
+            if item.is_answerable
+        ]
+
+
+def versions_for(visit: Visit) -> list[tuple[Instrument, InstrumentVersion]]:
+    """The patient instruments of the visit, each at the version it is answered with.
+
+    A started response keeps its version; otherwise the latest is used.
+    """
+    started = {r.instrument_id: r.instrument_version for r in _responses(visit)}
+    instruments = [
+        link.instrument
+        for link in visit.timepoint.instruments.select_related("instrument").order_by(
+            "order"
+        )
+        if link.instrument.respondent == "patient"
+    ]
+    latest: dict[int, InstrumentVersion] = {}
+    missing = [i.pk for i in instruments if i.pk not in started]
+    if missing:
+        newest_first = (
+            InstrumentVersion.objects.filter(instrument_id__in=missing)
+            .defer("definition")
+            .order_by("instrument_id", "-number")
+        )
+        for version in newest_first:
+            latest.setdefault(version.instrument_id, version)
+    chosen = []
+    for instrument in instruments:
+        version = started.get(instrument.pk) or latest.get(instrument.pk)
+        if version is not None:
+            chosen.append((instrument, version))
+    return chosen
+
+
+def pages_for(visit: Visit) -> list[Page]:
+    pages: list[Page] = []
+    for instrument, version in versions_for(visit):
+        definition = version.parsed
+        count = sum(1 for _ in definition.items())
+        if count > ITEMS_PER_PAGE and len(definition.sections) > 1:
+            groups = [(index,) for index in range(len(definition.sections))]
+        else:
+            groups = [tuple(range(len(definition.sections)))]
+        for sections in groups:
+            pages.append(Page(len(pages) + 1, instrument, version, sections))
+    return pages
+
+
+def _responses(visit: Visit) -> list[Response]:
+    """The visit's responses, read once per request (pages and answers share them)."""
+    cached = getattr(visit, "_questionnaire_responses", None)
+    if cached is None:
+        cached = list(
+            visit.responses.select_related("instrument_version").defer(
+                "instrument_version__definition"
+            )
+        )
+        visit._questionnaire_responses = cached
+    return cached
+
+
+def forget_responses(visit: Visit) -> None:
+    visit.__dict__.pop("_questionnaire_responses", None)
+
+
+def answers_for(visit: Visit) -> dict[int, dict]:
+    return {r.instrument_id: r.answers for r in _responses(visit)}
+
+
+def check_open(visit: Visit) -> None:
+    if visit.participant.status != ParticipantStatus.ACTIVE:
+        raise DomainError("closed")
+    if visit.status == VisitStatus.COMPLETED:
+        raise DomainError("completed")
+    today = timezone.localdate()
+    if (
+        visit.status != VisitStatus.OPEN
+        or not visit.opens_on <= today <= visit.closes_on
+    ):
+        raise DomainError("closed")
+
+
+@transaction.atomic
+def save_page(
+    visit: Visit, page: Page, page_answers: dict, *, mode: str, device: str, user=None
+) -> Response:
+    """Merge one page's answers into the instrument's response.
+
+    Only this page's items are replaced, so two tabs on different pages do not
+    overwrite each other; hidden items on the page lose their answers.
+    """
+    locked = Visit.objects.select_for_update().get(pk=visit.pk)
+    check_open(locked)
+    response, _ = Response.objects.select_for_update().get_or_create(
+        visit=locked,
+        instrument=page.instrument,
+        defaults={
+            "instrument_version": page.version,
+            "mode": mode,
+            "entered_by": user,
+            "paradata": {"device": device, "pages": []},
+        },
+    )
+    if response.is_submitted:
+        raise DomainError("completed")
+    merged = {k: v for k, v in response.answers.items() if k not in page.item_names()}
+    merged.update(page_answers)
+    response.answers = answer_rules.resolve(page.definition, merged).answers
+    paradata = dict(response.paradata or {})
+    paradata.setdefault("pages", []).append(
+        {"page": page.number, "saved_at": timezone.now().isoformat(), "device": device}
+    )
+    paradata["device"] = device
+    response.paradata = paradata
+    response.save()
+    forget_responses(visit)
+    return response
+
+
+def first_unanswered(visit: Visit, pages: list[Page]) -> int:
+    """The page to resume on: the first with an unanswered, visible question."""
+    saved = answers_for(visit)
+    for page in pages:
+        answers = saved.get(page.instrument.pk, {})
+        resolved = answer_rules.resolve(page.definition, answers)
+        for name in page.item_names():
+            if name not in resolved.hidden and name not in resolved.answers:
+                return page.number
+    return len(pages) + 1 if pages else 1
+
+
+def missing_required(visit: Visit, pages: list[Page]) -> list[Page]:
+    """Pages with a required, visible question still unanswered."""
+    saved = answers_for(visit)
+    lacking = []
+    for page in pages:
+        answers = saved.get(page.instrument.pk, {})
+        resolved = answer_rules.resolve(page.definition, answers)
+        for index in page.sections:
+            for item in page.definition.sections[index].items:
+                if (
+                    item.required
+                    and item.name not in resolved.hidden
+                    and item.name not in resolved.answers
+                ):
+                    lacking.append(page)
+                    break
+            else:
+                continue
+            break
+    return lacking
+
+
+@transaction.atomic
+def submit(
+    visit: Visit, *, mode: str, device: str, today: dt.date | None = None
+) -> bool:
+    """Submit every response of the visit once; False if it was already submitted.
+
+    The visit row lock serialises double clicks and second tabs: the first
+    submits, the others find the visit completed.
+    """
+    locked = Visit.objects.select_for_update().get(pk=visit.pk)
+    if locked.status == VisitStatus.COMPLETED:
+        return False
+    check_open(locked)
+    pages = pages_for(locked)
+    if missing_required(locked, pages):
+        raise DomainError("Some required questions are not answered yet.")
+    now = timezone.now()
+    for instrument, version in versions_for(locked):
+        response, _ = Response.objects.select_for_update().get_or_create(
+            visit=locked,
+            instrument=instrument,
+            defaults={"instrument_version": version, "mode": mode},
+        )
+        definition = response.instrument_version.parsed
+        answers = answer_rules.resolve(
+            definition, response.answers, today=today
+        ).answers
+        response.answers = answers
+        response.scores = scores_for(definition, answers)
+        response.status = ResponseStatus.SUBMITTED
+        response.submitted_at = now
+        paradata = dict(response.paradata or {})
+        paradata.update({"submitted_at": now.isoformat(), "device": device})
+        response.paradata = paradata
+        response.save()
+    locked.status = VisitStatus.COMPLETED
+    locked.completed_at = now
+    locked.save(update_fields=["status", "completed_at"])
+    forget_responses(visit)
+    return True
+
+
+def device_class(user_agent: str) -> str:
+    agent = user_agent.lower()
+    if (
+        "ipad" in agent
+        or "tablet" in agent
+        or ("android" in agent and "mobile" not in agent)
+    ):
+        return "tablet"
+    if "mobi" in agent or "iphone" in agent:
+        return "phone"
+    return "desktop"
+
+
+def response_mode(is_tablet: bool) -> str:
+    return ResponseMode.TABLET if is_tablet else ResponseMode.WEB
+
+
+@transaction.atomic
+def complete_if_all_submitted(visit: Visit) -> bool:
+    """Mark the visit completed once every instrument it collects is submitted."""
+    locked = Visit.objects.select_for_update().get(pk=visit.pk)
+    if locked.status == VisitStatus.COMPLETED:
+        return False
+    expected = set(locked.timepoint.instruments.values_list("instrument_id", flat=True))
+    submitted = set(
+        locked.responses.filter(status=ResponseStatus.SUBMITTED).values_list(
+            "instrument_id", flat=True
+        )
+    )
+    if not expected or not expected <= submitted:
+        return False
+    locked.status = VisitStatus.COMPLETED
+    locked.completed_at = timezone.now()
+    locked.save(update_fields=["status", "completed_at"])
+    return True
