@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.cache import cache
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -121,6 +122,9 @@ def page(request, token, visit, pages, number):
             questionnaire.save_page(visit, current, keep, mode=mode, device=device)
         except DomainError:
             return redirect("questionnaire:start", token=token)
+        if request.POST.get("go") == "autosave":
+            # Sent by the browser as the patient leaves the page; nothing to show.
+            return HttpResponse(status=204)
         if going_back:
             return redirect(_page_url(token, number - 1))
         if valid:

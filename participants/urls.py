@@ -24,6 +24,7 @@ urlpatterns = [
         views.paper_entry,
         name="paper_entry",
     ),
+    path("participants/<int:pk>/consent/", views.reconsent, name="reconsent"),
     path("participants/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
     path("participants/<int:pk>/reactivate/", views.reactivate, name="reactivate"),
     path("participants/<int:pk>/history/", views.history, name="history"),

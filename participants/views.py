@@ -262,6 +262,7 @@ def participant_detail(request, pk):
         "can_enter_data": access.Role.CLINIC_STAFF in access.roles_of(request.user)
         or request.user.is_superuser,
         "is_coordinator": access.is_coordinator(request.user),
+        "needs_reconsent": consent.needs_reconsent(participant),
     }
     return render(request, "participants/participant_detail.html", context)
 
@@ -409,6 +410,49 @@ def _staff_entry(request, participant, visit, instrument, mode):
         "paper": mode == ResponseMode.PAPER,
     }
     return render(request, "participants/characteristics_form.html", context)
+
+
+@access.role_required(*ENROLLING)
+def reconsent(request, pk):
+    """Consent again to a newer consent form version."""
+    participant = _participant_or_404(request, pk)
+    try:
+        consent_form = consent.current_form(participant.study)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect(participant)
+    form = ConsentFormForm(
+        request.POST or None, request.FILES or None, consent_form=consent_form
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            consent.record_consent(
+                screening=participant.screening,
+                participant=participant,
+                form=consent_form,
+                method=data["method"],
+                agreed=form.agreed(),
+                consented_on=data["consented_on"],
+                taken_by=request.user,
+                today=timezone.localdate(),
+                typed_name=data["typed_name"],
+                scanned_form=data["scanned_form"],
+            )
+        except DomainError as error:
+            form.add_domain_error(error)
+        else:
+            messages.success(
+                request, f"{participant.code} consented to {consent_form}."
+            )
+            return redirect(participant)
+    context = {
+        "form": form,
+        "record": participant.screening,
+        "consent_form": consent_form,
+        "participant": participant,
+    }
+    return render(request, "participants/consent_form.html", context)
 
 
 @access.role_required(*FOLLOWING_UP)

@@ -143,6 +143,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": ENV.get("LOG_LEVEL", "INFO")},
 }
 
+# The cache holds rate-limit counters, so all web processes must share it.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": ENV["REDIS_URL"],
+        }
+        if ENV.get("REDIS_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # Celery. Without REDIS_URL the broker is kombu's filesystem transport, so the demo
 # runs a real worker and beat with nothing else installed.
 CELERY_BROKER_URL = config.read_broker_url(ENV)

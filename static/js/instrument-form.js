@@ -218,6 +218,19 @@
       container.addEventListener("input", update);
       update();
     });
+    if (form.hasAttribute("data-autosave") && navigator.sendBeacon) {
+      // Leaving the page (closing the tab, switching app) saves what is there.
+      var dirty = false;
+      form.addEventListener("change", function () { dirty = true; });
+      form.addEventListener("submit", function () { dirty = false; });
+      document.addEventListener("visibilitychange", function () {
+        if (document.visibilityState !== "hidden" || !dirty) return;
+        var data = new FormData(form);
+        data.set("go", "autosave");
+        navigator.sendBeacon(form.action || window.location.href, data);
+        dirty = false;
+      });
+    }
     form.setAttribute("data-ready", "");
     var summary = document.getElementById("error-summary");
     if (summary) summary.focus();

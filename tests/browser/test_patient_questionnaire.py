@@ -203,3 +203,24 @@ def test_a_narrow_phone_never_scrolls_sideways(browser, live_server, visit, link
     page.get_by_role("link", name="Start").click()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     context.close()
+
+
+def test_switching_away_from_the_page_saves_the_answers(phone, visit, link):
+    phone.goto(link)
+    phone.get_by_role("link", name="Start").click()
+    phone.locator("form[data-ready]").wait_for()
+    pick_rating(phone, "when it was worst", 9)
+    phone.evaluate(
+        """() => {
+            Object.defineProperty(document, "visibilityState",
+                                  {value: "hidden", configurable: true});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    for _ in range(50):
+        saved = Response.objects.filter(instrument__slug="pain_severity").first()
+        if saved and saved.answers.get("pain_worst") == 9:
+            break
+        phone.wait_for_timeout(100)
+    else:
+        pytest.fail("the answer was not saved when the page was hidden")

@@ -212,3 +212,36 @@ def test_consenting_to_the_newer_form_ends_the_need_to_reconsent(site_a, staff_a
     assert consent.needs_reconsent(participant) is False
     participant.screening.refresh_from_db()
     assert participant.screening.outcome == ScreeningOutcome.ENROLLED
+
+
+def test_staff_take_consent_again_when_a_new_form_requires_it(client, site_a, staff_a):
+    from django.urls import reverse
+
+    from participants.models import ConsentForm, ConsentStatement
+
+    participant = journeys.enrol(site_a, staff_a)
+    old = participant.study.consent_forms.get()
+    old.is_current = False
+    old.save()
+    new = ConsentForm.objects.create(
+        study=participant.study, version=2, title="Consent v2", requires_reconsent=True
+    )
+    ConsentStatement.objects.create(
+        form=new, code="take_part", kind="take_part", text="I still agree.", order=1
+    )
+    client.force_login(staff_a)
+    page = client.get(participant.get_absolute_url()).content.decode()
+    assert "A newer consent form needs this participant's consent" in page
+    url = reverse("participants:reconsent", args=[participant.pk])
+    response = client.post(
+        url,
+        {
+            "method": "electronic",
+            "statement_take_part": "on",
+            "typed_name": "Alex Example",
+            "consented_on": journeys.today().isoformat(),
+        },
+    )
+    assert response.status_code == 302
+    assert participant.latest_consent().form == new
+    assert not consent.needs_reconsent(participant)

@@ -15,12 +15,13 @@ PARTICIPANT_PAGES = [
     "letter",
     "contact_edit",
     "characteristics_edit",
+    "reconsent",
     "withdraw",
     "reactivate",
     "history",
 ]
 COORDINATOR_ONLY = {"reactivate", "history"}
-ENROLLING_ONLY = {"characteristics_edit"}
+ENROLLING_ONLY = {"characteristics_edit", "reconsent"}
 
 NAME, EMAIL, MOBILE = "Zebedee Quartermaine", "zebedee@example.org", "+447700900123"
 

@@ -125,3 +125,10 @@ def test_repeated_bad_tokens_are_slowed_down(client, token):
 def test_pages_are_never_cached(client, token):
     response = client.get(url("page", token, 1))
     assert "no-store" in response["Cache-Control"]
+
+
+def test_leaving_a_page_saves_what_is_there(client, token):
+    response = client.post(url("page", token, 1), {"pain_worst": "3", "go": "autosave"})
+    assert response.status_code == 204
+    pain = Response.objects.get(instrument__slug="pain_severity")
+    assert pain.answers == {"pain_worst": 3}
