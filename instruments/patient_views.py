@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from instruments import questionnaire
 from instruments.forms import InstrumentForm, to_answer
-from participants import links, tablet
+from participants import links, messaging, tablet
 from studyportal.errors import DomainError
 
 FAILED_LOOKUP_LIMIT = 20
@@ -203,3 +203,18 @@ def done(request, token, visit, pages):
         tablet.finish(request)
     context = _context(request, token, visit, pages, was_tablet=was_tablet)
     return render(request, "questionnaire/done.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def opt_out(request, signed):
+    """The link in every message that stops messages, without logging in."""
+    participant = messaging.participant_for_opt_out(signed)
+    if participant is None:
+        return _problem(request, "invalid", 404)
+    done = False
+    if request.method == "POST":
+        messaging.opt_out(participant)
+        done = True
+    context = {"study": participant.study, "done": done}
+    return render(request, "questionnaire/opt_out.html", context)

@@ -23,7 +23,13 @@ from instruments.models import (
     ResponseStatus,
 )
 from instruments.responses import scores_for
-from participants.models import ParticipantStatus, Visit, VisitStatus
+from participants.models import (
+    MessageStatus,
+    OutboundMessage,
+    ParticipantStatus,
+    Visit,
+    VisitStatus,
+)
 from studyportal.errors import DomainError
 
 # An instrument with more items than this is split into one page per section.
@@ -242,11 +248,20 @@ def submit(
         paradata.update({"submitted_at": now.isoformat(), "device": device})
         response.paradata = paradata
         response.save()
-    locked.status = VisitStatus.COMPLETED
-    locked.completed_at = now
-    locked.save(update_fields=["status", "completed_at"])
+    _complete(locked, now)
     forget_responses(visit)
     return True
+
+
+def _complete(visit: Visit, now) -> None:
+    """Mark the visit done; its unsent reminders will never go."""
+    visit.status = VisitStatus.COMPLETED
+    visit.completed_at = now
+    visit.next_message_at = None
+    visit.save(update_fields=["status", "completed_at", "next_message_at"])
+    OutboundMessage.objects.filter(visit=visit, status=MessageStatus.PENDING).update(
+        status=MessageStatus.CANCELLED, error="visit completed"
+    )
 
 
 def device_class(user_agent: str) -> str:
@@ -280,7 +295,5 @@ def complete_if_all_submitted(visit: Visit) -> bool:
     )
     if not expected or not expected <= submitted:
         return False
-    locked.status = VisitStatus.COMPLETED
-    locked.completed_at = timezone.now()
-    locked.save(update_fields=["status", "completed_at"])
+    _complete(locked, timezone.now())
     return True

@@ -1,6 +1,14 @@
 from django.contrib import admin
+from django.utils import timezone
 
-from participants.models import Site, StaffMembership, Study, Timepoint
+from participants import reminders, schedule
+from participants.models import (
+    ReminderPolicy,
+    Site,
+    StaffMembership,
+    Study,
+    Timepoint,
+)
 
 
 class SiteInline(admin.TabularInline):
@@ -28,6 +36,27 @@ class SiteAdmin(admin.ModelAdmin):
     search_fields = ["name", "code"]
 
 
+@admin.register(ReminderPolicy)
+class ReminderPolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "study",
+        "invite_when_open",
+        "first_reminder_days",
+        "second_reminder_days",
+        "final_reminder_days_before_close",
+        "send_time",
+        "quiet_from",
+        "quiet_until",
+    ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        moved = reminders.replan_for_policy(obj.study)
+        self.message_user(
+            request, f"{moved} unsent message(s) moved to the new policy."
+        )
+
+
 @admin.register(Timepoint)
 class TimepointAdmin(admin.ModelAdmin):
     list_display = [
@@ -40,6 +69,14 @@ class TimepointAdmin(admin.ModelAdmin):
         "window_after_days",
     ]
     list_filter = ["study"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:
+            moved = schedule.recompute_future_visits(obj, today=timezone.localdate())
+            self.message_user(
+                request, f"{moved} future visit(s) moved to the new days."
+            )
 
 
 @admin.register(StaffMembership)

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from instruments import responses
 from instruments.models import ResponseMode
-from participants import schedule
+from participants import reminders, schedule
 from participants.contacts import ContactDetails, check_channel
 from participants.models import (
     Participant,
@@ -93,4 +93,6 @@ def enrol(
     if first is not None and first.status == VisitStatus.SCHEDULED:
         first.status = VisitStatus.OPEN
         first.save(update_fields=["status"])
+    for visit in visits:
+        reminders.refresh(visit)
     return participant

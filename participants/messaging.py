@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from django.core.mail import send_mail
+from email.utils import make_msgid
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.utils import DNS_NAME
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from participants import links
@@ -19,6 +26,7 @@ from participants.models import (
 )
 from participants.sms import send_sms
 
+OPT_OUT_SALT = "participants.opt-out"
 CHANNELS = {
     Channel.EMAIL: ["email"],
     Channel.SMS: ["sms"],
@@ -60,15 +68,91 @@ def queue_invitation(visit: Visit) -> list[OutboundMessage]:
     return created
 
 
+SUBJECTS = {
+    MessageKind.INVITE: "your questionnaire is ready",
+    MessageKind.REMINDER_1: "a reminder about your questionnaire",
+    MessageKind.REMINDER_2: "a reminder about your questionnaire",
+    MessageKind.FINAL: "your questionnaire closes soon",
+}
+
+
+def _reason_not_to_send(message: OutboundMessage) -> str:
+    """Why this message must not go now, checked after claiming it."""
+    visit = message.visit
+    participant = visit.participant
+    if participant.status != ParticipantStatus.ACTIVE:
+        return "participant is no longer active"
+    if visit.status != VisitStatus.OPEN:
+        return f"visit is {visit.get_status_display().lower()}"
+    if message.channel not in channels_for(visit):
+        return "participant no longer wants this channel"
+    return ""
+
+
+def _send_email(participant, context) -> str:
+    """Send the text and HTML email; returns its Message-ID for the record."""
+    study = participant.study
+    message_id = make_msgid(domain=DNS_NAME)
+    email = EmailMultiAlternatives(
+        subject=f"{study.short_name}: {SUBJECTS[context['kind']]}",
+        body=render_to_string("participants/messages/invite.txt", context),
+        to=[participant.contact.email],
+        reply_to=[study.contact_email] if study.contact_email else None,
+        headers={
+            "Message-ID": message_id,
+            "List-Unsubscribe": f"<{context['opt_out_url']}>",
+        },
+    )
+    email.attach_alternative(
+        render_to_string("participants/messages/invite.html", context), "text/html"
+    )
+    email.send()
+    return message_id
+
+
+def opt_out_url(participant) -> str:
+    """A lasting link that stops messages; it survives new questionnaire links."""
+    signed = signing.dumps(participant.pk, salt=OPT_OUT_SALT)
+    path = reverse("questionnaire:opt_out", args=[signed])
+    return settings.PUBLIC_BASE_URL.rstrip("/") + path
+
+
+def participant_for_opt_out(signed: str):
+    from participants.models import Participant
+
+    try:
+        pk = signing.loads(signed, salt=OPT_OUT_SALT)
+    except signing.BadSignature:
+        return None
+    return Participant.objects.filter(pk=pk).select_related("contact", "study").first()
+
+
+@transaction.atomic
+def opt_out(participant) -> int:
+    """Stop all messages: no channel, and pending ones cancelled."""
+    contact = participant.contact
+    contact.preferred_channel = Channel.NONE
+    contact._change_reason = "Participant opted out of messages"
+    contact.save()
+    return OutboundMessage.objects.filter(
+        visit__participant=participant, status=MessageStatus.PENDING
+    ).update(status=MessageStatus.CANCELLED, error="participant opted out")
+
+
 def send(message_id: int) -> str:
     """Send one message if it is still due; returns what happened.
 
     The conditional UPDATE claims the row, so a task delivered twice, or two
-    workers, send it once. The visit's state is checked after claiming.
+    workers, send it once. Whether it should still go is checked after claiming:
+    a visit completed or a participant withdrawn a second before gets nothing.
     """
     claimed = OutboundMessage.objects.filter(
         pk=message_id, status=MessageStatus.PENDING
-    ).update(status=MessageStatus.SENDING)
+    ).update(
+        status=MessageStatus.SENDING,
+        claimed_at=timezone.now(),
+        attempts=F("attempts") + 1,
+    )
     if claimed != 1:
         return "not pending"
     message = OutboundMessage.objects.select_related(
@@ -76,12 +160,10 @@ def send(message_id: int) -> str:
     ).get(pk=message_id)
     visit = message.visit
     participant = visit.participant
-    if (
-        participant.status != ParticipantStatus.ACTIVE
-        or visit.status != VisitStatus.OPEN
-    ):
+    reason = _reason_not_to_send(message)
+    if reason:
         message.status = MessageStatus.CANCELLED
-        message.error = "visit no longer open"
+        message.error = reason
         message.save(update_fields=["status", "error"])
         return "cancelled"
     token = links.issue_token(visit)
@@ -89,18 +171,14 @@ def send(message_id: int) -> str:
         "study": participant.study,
         "timepoint": visit.timepoint,
         "visit": visit,
+        "kind": message.kind,
         "url": links.questionnaire_url(token),
+        "opt_out_url": opt_out_url(participant),
         "name": participant.contact.full_name.split(" ")[0],
     }
     try:
         if message.channel == "email":
-            send_mail(
-                subject=f"{participant.study.short_name}: your questionnaire",
-                message=render_to_string("participants/messages/invite.txt", context),
-                from_email=None,
-                recipient_list=[participant.contact.email],
-            )
-            provider_id = "email"
+            provider_id = _send_email(participant, context)
         else:
             body = render_to_string("participants/messages/invite_sms.txt", context)
             provider_id = send_sms(participant.contact.mobile, body.strip())
@@ -118,6 +196,7 @@ def send(message_id: int) -> str:
         raise
     message.status = MessageStatus.SENT
     message.sent_at = timezone.now()
-    message.provider_id = provider_id
-    message.save(update_fields=["status", "sent_at", "provider_id"])
+    message.provider_id = provider_id[:200]
+    message.error = ""
+    message.save(update_fields=["status", "sent_at", "provider_id", "error"])
     return "sent"

@@ -1,3 +1,5 @@
+import datetime as dt
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -27,6 +29,10 @@ class Study(models.Model):
     reference = models.CharField(
         max_length=300, blank=True, help_text="Protocol or publication reference."
     )
+    contact_email = models.EmailField(
+        blank=True, help_text="Shown to participants in every message."
+    )
+    contact_phone = models.CharField(max_length=30, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -108,6 +114,42 @@ class Timepoint(models.Model):
         first = max(self.offset_days - self.window_before_days, 0)
         last = self.offset_days + self.window_after_days
         return f"days {first}–{last}"
+
+
+class ReminderPolicy(models.Model):
+    """When a study's participants hear from it, in their own local time."""
+
+    study = models.OneToOneField(
+        Study, on_delete=models.CASCADE, related_name="reminder_policy"
+    )
+    invite_when_open = models.BooleanField(
+        default=True, help_text="Send the link as soon as a visit's window opens."
+    )
+    first_reminder_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Days after the window opens; 0 for none."
+    )
+    second_reminder_days = models.PositiveSmallIntegerField(
+        default=14, help_text="Days after the window opens; 0 for none."
+    )
+    final_reminder_days_before_close = models.PositiveSmallIntegerField(
+        default=2, help_text="Days before the window closes; 0 for none."
+    )
+    send_time = models.TimeField(
+        default=dt.time(10, 0), help_text="Local time reminders are sent."
+    )
+    quiet_from = models.TimeField(default=dt.time(21, 0))
+    quiet_until = models.TimeField(default=dt.time(8, 0))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "reminder policies"
+
+    def __str__(self) -> str:
+        return f"Reminders for {self.study}"
+
+    def clean(self) -> None:
+        if self.quiet_from == self.quiet_until:
+            raise ValidationError("Quiet hours must start and end at different times.")
 
 
 class StaffMembership(models.Model):
@@ -542,8 +584,11 @@ class Visit(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     token_issued_at = models.DateTimeField(null=True, blank=True)
+    next_message_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When the planner looks again."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords(excluded_fields=["token_hash"])
+    history = HistoricalRecords(excluded_fields=["token_hash", "next_message_at"])
 
     class Meta:
         ordering = ["participant", "timepoint__order"]
@@ -584,13 +629,16 @@ class OutboundMessage(models.Model):
     status = models.CharField(
         max_length=20, choices=MessageStatus.choices, default=MessageStatus.PENDING
     )
+    claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     provider_id = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["due_at"]
+        indexes = [models.Index(fields=["status", "due_at"], name="message_status_due")]
         constraints = [
             models.UniqueConstraint(
                 fields=["visit", "kind", "channel"], name="one_message_per_kind_channel"

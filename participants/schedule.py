@@ -9,7 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from participants.models import Participant, Timepoint, Visit, VisitStatus
+from participants.models import (
+    Participant,
+    ParticipantStatus,
+    Timepoint,
+    Visit,
+    VisitStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -51,3 +57,61 @@ def create_visits(
             )
         )
     return visits
+
+
+@dataclass
+class StatusChanges:
+    opened: int = 0
+    missed: int = 0
+
+
+def update_statuses(today: dt.date) -> StatusChanges:
+    """Open visits whose window has come and mark missed those it has passed.
+
+    Idempotent: each visit moves only when its window says so. Opening a visit
+    sets when its invitation is due.
+    """
+    from participants import reminders
+
+    changes = StatusChanges()
+    active = Visit.objects.filter(participant__status=ParticipantStatus.ACTIVE)
+    changes.missed = active.filter(
+        status__in=(VisitStatus.SCHEDULED, VisitStatus.OPEN), closes_on__lt=today
+    ).update(status=VisitStatus.MISSED, next_message_at=None)
+    opening = active.filter(
+        status=VisitStatus.SCHEDULED, opens_on__lte=today, closes_on__gte=today
+    ).select_related("participant__contact", "participant__study", "participant__site")
+    for visit in opening:
+        visit.status = VisitStatus.OPEN
+        visit.save(update_fields=["status"])
+        reminders.refresh(visit)
+        changes.opened += 1
+    return changes
+
+
+def recompute_future_visits(timepoint: Timepoint, *, today: dt.date) -> int:
+    """After a timepoint's days change, move the visits that have not happened yet."""
+    from participants import reminders
+
+    moved = 0
+    visits = Visit.objects.filter(
+        timepoint=timepoint, status=VisitStatus.SCHEDULED
+    ).select_related("participant__contact", "participant__study", "participant__site")
+    for visit in visits:
+        dates = window(timepoint, visit.participant.enrolled_on)
+        if (visit.opens_on, visit.due_on, visit.closes_on) == (
+            dates.opens_on,
+            dates.due_on,
+            dates.closes_on,
+        ):
+            continue
+        visit.opens_on, visit.due_on, visit.closes_on = (
+            dates.opens_on,
+            dates.due_on,
+            dates.closes_on,
+        )
+        visit.status = dates.status_on(today)
+        visit.save(update_fields=["opens_on", "due_on", "closes_on", "status"])
+        reminders.refresh(visit)
+        moved += 1
+    return moved

@@ -1,13 +1,16 @@
 """Text messages through a pluggable backend, like Django's email backends.
 
 ``SMS_BACKEND`` names a class with ``send(to, body) -> provider_id``. The console
-backend prints messages (development); the memory backend keeps them for tests.
-A production backend wraps the study's SMS provider.
+backend prints messages (development); the memory backend keeps them for tests;
+the HTTP backend talks to a provider's JSON API.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import urllib.error
+import urllib.request
 import uuid
 
 from django.conf import settings
@@ -32,3 +35,37 @@ class MemoryBackend:
 def send_sms(to: str, body: str) -> str:
     backend = import_string(settings.SMS_BACKEND)()
     return backend.send(to, body)
+
+
+class HttpBackend:
+    """A JSON-over-HTTPS SMS provider, configured by the environment.
+
+    POSTs ``{"to", "from", "body"}`` to SMS_HTTP_URL with a bearer token
+    (SMS_HTTP_TOKEN) and reads the message id from the ``id`` field of the reply.
+    Network failures raise OSError, which the sending task retries.
+    """
+
+    timeout_seconds = 10
+
+    def send(self, to: str, body: str) -> str:
+        url = settings.SMS_HTTP_URL
+        if not url:
+            raise ValueError("SMS_HTTP_URL is not set")
+        payload = json.dumps({"to": to, "from": settings.SMS_FROM, "body": body})
+        request = urllib.request.Request(
+            url,
+            data=payload.encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {settings.SMS_HTTP_TOKEN}",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as reply:
+                answer = json.load(reply)
+        except urllib.error.HTTPError as exc:
+            if exc.code >= 500:
+                raise OSError(f"SMS provider answered {exc.code}") from exc
+            raise ValueError(f"SMS provider refused the message: {exc.code}") from exc
+        return str(answer.get("id", ""))

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.db import transaction
 
-from participants import schedule
+from participants import reminders, schedule
 from participants.models import (
     MessageStatus,
     OutboundMessage,
@@ -57,7 +57,8 @@ def withdraw(
     ).update(status=MessageStatus.CANCELLED, error="participant withdrew")
     for visit in participant.visits.filter(status__in=ENDED_BY_WITHDRAWAL):
         visit.status = VisitStatus.WITHDRAWN
-        visit.save(update_fields=["status"])
+        visit.next_message_at = None
+        visit.save(update_fields=["status", "next_message_at"])
     return participant
 
 
@@ -79,4 +80,5 @@ def reactivate(participant: Participant, *, reason: str, today: dt.date) -> Part
         dates = schedule.Window(visit.opens_on, visit.due_on, visit.closes_on)
         visit.status = dates.status_on(today)
         visit.save(update_fields=["status"])
+        reminders.refresh(visit)
     return participant

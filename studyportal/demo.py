@@ -51,6 +51,8 @@ REFERENCE_STUDY = {
     ),
     "recruitment_target": 147,
     "reference": "Fu et al., Eur J Pain 2018, doi:10.1002/ejp.1210",
+    "contact_email": "backpain.study@example.invalid",
+    "contact_phone": "0113 496 0000",
 }
 
 REFERENCE_SITES = [

@@ -114,6 +114,9 @@ DEFAULT_FROM_EMAIL = ENV.get("DEFAULT_FROM_EMAIL", "StudyPortal <noreply@localho
 # Links in messages and letters point here; the site's public address.
 PUBLIC_BASE_URL = ENV.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 SMS_BACKEND = ENV.get("SMS_BACKEND", "participants.sms.ConsoleBackend")
+SMS_HTTP_URL = ENV.get("SMS_HTTP_URL", "")
+SMS_HTTP_TOKEN = ENV.get("SMS_HTTP_TOKEN", "")
+SMS_FROM = ENV.get("SMS_FROM", "StudyPortal")
 
 # Security. Production sits behind a TLS-terminating proxy; /healthz stays reachable
 # over plain HTTP so container health checks do not follow a redirect.
@@ -191,10 +194,26 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 _SESSION_CLEANUP_SECONDS = config.read_int(
     ENV, "SCHEDULE_CLEAR_SESSIONS_SECONDS", default=24 * 60 * 60
 )
+_PLAN_MESSAGES_SECONDS = config.read_int(
+    ENV, "SCHEDULE_PLAN_MESSAGES_SECONDS", default=5 * 60
+)
+_VISIT_STATUS_SECONDS = config.read_int(
+    ENV, "SCHEDULE_VISIT_STATUS_SECONDS", default=60 * 60
+)
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {
         "task": "studyportal.tasks.clear_expired_sessions",
         "schedule": _SESSION_CLEANUP_SECONDS,
         "options": {"expires": _SESSION_CLEANUP_SECONDS * 0.9},
+    },
+    "plan-and-send-messages": {
+        "task": "participants.tasks.plan_and_send",
+        "schedule": _PLAN_MESSAGES_SECONDS,
+        "options": {"expires": _PLAN_MESSAGES_SECONDS * 0.9},
+    },
+    "update-visit-statuses": {
+        "task": "participants.tasks.update_visit_statuses",
+        "schedule": _VISIT_STATUS_SECONDS,
+        "options": {"expires": _VISIT_STATUS_SECONDS * 0.9},
     },
 }

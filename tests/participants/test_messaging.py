@@ -206,7 +206,7 @@ def test_an_unreachable_mail_server_leaves_the_message_for_the_retry(
     def refuse(**kwargs):
         raise ConnectionRefusedError("mail server down")
 
-    monkeypatch.setattr(messaging, "send_mail", refuse)
+    monkeypatch.setattr(messaging, "_send_email", lambda *a: refuse())
     (message,), _ = queue(baseline, django_capture_on_commit_callbacks)
     with pytest.raises(ConnectionRefusedError):
         messaging.send(message.pk)
@@ -224,7 +224,7 @@ def test_a_refused_message_is_recorded_as_failed(
     def reject(**kwargs):
         raise ValueError("recipient rejected")
 
-    monkeypatch.setattr(messaging, "send_mail", reject)
+    monkeypatch.setattr(messaging, "_send_email", lambda *a: reject())
     (message,), _ = queue(baseline, django_capture_on_commit_callbacks)
     with pytest.raises(ValueError):
         messaging.send(message.pk)
