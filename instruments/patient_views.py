@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from instruments import questionnaire
@@ -205,6 +206,9 @@ def done(request, token, visit, pages):
     return render(request, "questionnaire/done.html", context)
 
 
+# The signed link is the credential; mail clients POST to it for one-click
+# unsubscribe (RFC 8058) without a CSRF token.
+@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
 def opt_out(request, signed):

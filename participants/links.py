@@ -1,8 +1,10 @@
-"""Personal questionnaire links: unguessable, stored only as a hash, one live per visit.
+"""Personal questionnaire links: unguessable and stored only as a hash.
 
 A link carries 256 bits from the operating system's random source. The database
 keeps the SHA-256 of it, so a copy of the database opens no questionnaire.
-Issuing a new link retires the previous one.
+Scheduled reminders add a link and leave earlier ones working, so every message
+a participant kept still opens their questionnaire; a link issued by hand
+(re-sent, printed, or from the command line) retires all earlier ones.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from participants.models import Visit
+from participants.models import Visit, VisitLink
 
 TOKEN_BYTES = 32
 
@@ -25,12 +27,13 @@ def hash_token(token: str) -> str:
 
 
 @transaction.atomic
-def issue_token(visit: Visit) -> str:
+def issue_token(visit: Visit, *, retire_others: bool = True) -> str:
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    Visit.objects.filter(pk=visit.pk).update(
-        token_hash=hash_token(token), token_issued_at=timezone.now()
-    )
-    visit.token_hash = hash_token(token)
+    if retire_others:
+        VisitLink.objects.filter(visit=visit, retired_at__isnull=True).update(
+            retired_at=timezone.now()
+        )
+    VisitLink.objects.create(visit=visit, token_hash=hash_token(token))
     return token
 
 
@@ -47,6 +50,6 @@ def visit_for_token(token: str) -> Visit | None:
         return None
     return (
         Visit.objects.select_related("participant", "timepoint", "participant__study")
-        .filter(token_hash=hash_token(token))
+        .filter(links__token_hash=hash_token(token), links__retired_at__isnull=True)
         .first()
     )

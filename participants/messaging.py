@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 from email.utils import make_msgid
 
 from django.conf import settings
@@ -89,10 +90,20 @@ def _reason_not_to_send(message: OutboundMessage) -> str:
     return ""
 
 
-def _send_email(participant, context) -> str:
+def _refused_for_good(exc: OSError) -> bool:
+    """A mail server that refuses the address with a 5xx answer will refuse it again.
+
+    Other network and server errors (a 4xx answer, a lost connection, a wrong
+    password) may pass, so the message stays for the retry.
+    """
+    if not isinstance(exc, smtplib.SMTPRecipientsRefused) or not exc.recipients:
+        return False
+    return all(code >= 500 for code, _ in exc.recipients.values())
+
+
+def _send_email(participant, context, message_id: str) -> str:
     """Send the text and HTML email; returns its Message-ID for the record."""
     study = participant.study
-    message_id = make_msgid(domain=DNS_NAME)
     email = EmailMultiAlternatives(
         subject=f"{study.short_name}: {SUBJECTS[context['kind']]}",
         body=render_to_string("participants/messages/invite.txt", context),
@@ -101,6 +112,7 @@ def _send_email(participant, context) -> str:
         headers={
             "Message-ID": message_id,
             "List-Unsubscribe": f"<{context['opt_out_url']}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
     )
     email.attach_alternative(
@@ -108,6 +120,19 @@ def _send_email(participant, context) -> str:
     )
     email.send()
     return message_id
+
+
+def _message_id(message: OutboundMessage) -> str:
+    """The email's Message-ID, fixed before the first attempt.
+
+    If a worker dies after the mail server accepted the email but before the row
+    was marked sent, the retry carries the same Message-ID, which mail clients
+    use to show one copy.
+    """
+    if not message.provider_id.startswith("<"):
+        message.provider_id = make_msgid(domain=DNS_NAME)
+        message.save(update_fields=["provider_id"])
+    return message.provider_id
 
 
 def opt_out_url(participant) -> str:
@@ -166,7 +191,8 @@ def send(message_id: int) -> str:
         message.error = reason
         message.save(update_fields=["status", "error"])
         return "cancelled"
-    token = links.issue_token(visit)
+    # Earlier messages' links keep working; the participant may use any of them.
+    token = links.issue_token(visit, retire_others=False)
     context = {
         "study": participant.study,
         "timepoint": visit.timepoint,
@@ -178,11 +204,16 @@ def send(message_id: int) -> str:
     }
     try:
         if message.channel == "email":
-            provider_id = _send_email(participant, context)
+            provider_id = _send_email(participant, context, _message_id(message))
         else:
             body = render_to_string("participants/messages/invite_sms.txt", context)
             provider_id = send_sms(participant.contact.mobile, body.strip())
     except OSError as exc:
+        if _refused_for_good(exc):
+            message.status = MessageStatus.FAILED
+            message.error = f"{type(exc).__name__}: {exc}"[:500]
+            message.save(update_fields=["status", "error"])
+            raise
         # The provider could not be reached: nothing went out, so the task's
         # retry may claim the row again.
         message.status = MessageStatus.PENDING

@@ -582,13 +582,11 @@ class Visit(models.Model):
         max_length=20, choices=VisitStatus.choices, default=VisitStatus.SCHEDULED
     )
     completed_at = models.DateTimeField(null=True, blank=True)
-    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    token_issued_at = models.DateTimeField(null=True, blank=True)
     next_message_at = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When the planner looks again."
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords(excluded_fields=["token_hash", "next_message_at"])
+    history = HistoricalRecords(excluded_fields=["next_message_at"])
 
     class Meta:
         ordering = ["participant", "timepoint__order"]
@@ -600,6 +598,22 @@ class Visit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant} {self.timepoint.code}"
+
+
+class VisitLink(models.Model):
+    """A personal link to a visit's questionnaire, kept only as its SHA-256."""
+
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at"]
+
+    def __str__(self) -> str:
+        state = "retired" if self.retired_at else "live"
+        return f"Link to {self.visit} ({state})"
 
 
 class MessageKind(models.TextChoices):

@@ -60,12 +60,10 @@ def local_moment(day: dt.date, at: dt.time, zone: zoneinfo.ZoneInfo) -> dt.datet
     A time that does not exist (skipped by the spring change) moves forward by
     the gap; an ambiguous one (autumn) takes the first occurrence.
     """
+    # fold=0 reads a skipped time with the offset from before the change, which
+    # lands it later by the gap (01:30 becomes 02:30 BST); fold=1 would go back.
     naive = dt.datetime.combine(day, at)
-    aware = naive.replace(tzinfo=zone, fold=0)
-    round_trip = aware.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None)
-    if round_trip != naive:  # inside the spring gap
-        aware = naive.replace(tzinfo=zone, fold=1)
-    return aware.astimezone(dt.UTC)
+    return naive.replace(tzinfo=zone, fold=0).astimezone(dt.UTC)
 
 
 def in_quiet_hours(moment: dt.datetime, policy: ReminderPolicy, zone) -> bool:
@@ -97,7 +95,7 @@ def schedule_for(visit: Visit, policy: ReminderPolicy, zone) -> list[Planned]:
     """Every message the policy gives this visit, in time order."""
     opening = local_moment(visit.opens_on, dt.time(0, 0), zone)
     # A visit opened at enrolment starts when it was created, not at midnight.
-    if visit.created_at and visit.created_at.date() >= visit.opens_on:
+    if visit.created_at and visit.created_at.astimezone(zone).date() == visit.opens_on:
         opening = max(opening, visit.created_at)
     planned = []
     if policy.invite_when_open:
@@ -180,20 +178,31 @@ def _plan_batch(now: dt.datetime, *, dry_run: bool, result: PlanResult) -> int:
             participant__status=ParticipantStatus.ACTIVE,
         )
         .select_related(
-            "participant__contact", "participant__study", "participant__site"
+            "participant__contact",
+            "participant__study",
+            "participant__site",
+            "timepoint",
         )
         .order_by("next_message_at")[:PLAN_BATCH]
     )
+    planned_kinds: dict[int, set[str]] = {visit.pk: set() for visit in visits}
+    for visit_id, kind in OutboundMessage.objects.filter(
+        visit_id__in=planned_kinds
+    ).values_list("visit_id", "kind"):
+        planned_kinds[visit_id].add(kind)
+    policies: dict[int, ReminderPolicy] = {}
     rows = []
     for visit in visits:
-        policy = policy_for(visit.participant.study)
+        study = visit.participant.study
+        if study.pk not in policies:
+            policies[study.pk] = policy_for(study)
+        policy = policies[study.pk]
         zone = _participant_zone(visit)
-        existing = set(visit.messages.values_list("kind", flat=True).distinct())
-        due_kinds = []
-        for item in schedule_for(visit, policy, zone):
-            if item.due_at > now or item.kind in existing:
-                continue
-            due_kinds.append(item.kind)
+        existing = planned_kinds[visit.pk]
+        schedule = schedule_for(visit, policy, zone)
+        due = [i for i in schedule if i.due_at <= now and i.kind not in existing]
+        upcoming = [i for i in schedule if i.due_at > now and i.kind not in existing]
+        for item in due:
             for channel in channels_for(visit):
                 rows.append(
                     OutboundMessage(
@@ -205,12 +214,11 @@ def _plan_batch(now: dt.datetime, *, dry_run: bool, result: PlanResult) -> int:
                     f"{item.kind} by {channel}, due {item.due_at:%Y-%m-%d %H:%M} UTC"
                 )
         if not dry_run:
-            refresh(visit, planned_kinds=existing | set(due_kinds))
+            moment = upcoming[0].due_at if upcoming else None
+            Visit.objects.filter(pk=visit.pk).update(next_message_at=moment)
     if not dry_run:
-        created = OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
-        result.created += len(created)
-    else:
-        result.created += len(rows)
+        OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
+    result.created += len(rows)
     result.visits += len(visits)
     return len(visits)
 
@@ -222,6 +230,18 @@ def due_message_ids(now: dt.datetime | None = None, *, limit: int = 5000) -> lis
         OutboundMessage.objects.filter(status=MessageStatus.PENDING, due_at__lte=now)
         .order_by("due_at")
         .values_list("id", flat=True)[:limit]
+    )
+
+
+MAX_ATTEMPTS = 6
+
+
+def give_up_on_repeated_failures() -> int:
+    """Messages that failed to reach the provider again and again stop trying."""
+    return OutboundMessage.objects.filter(
+        status=MessageStatus.PENDING, attempts__gte=MAX_ATTEMPTS
+    ).update(
+        status=MessageStatus.FAILED, error=f"gave up after {MAX_ATTEMPTS} attempts"
     )
 
 

@@ -45,18 +45,25 @@ def create_visits(
     """One visit per timepoint of the study, each in the state its window gives."""
     visits = []
     for timepoint in participant.study.timepoints.order_by("order"):
-        dates = window(timepoint, anchor)
-        visits.append(
-            Visit.objects.create(
-                participant=participant,
-                timepoint=timepoint,
-                opens_on=dates.opens_on,
-                due_on=dates.due_on,
-                closes_on=dates.closes_on,
-                status=dates.status_on(today),
-            )
-        )
+        visit = new_visit(participant, timepoint, anchor=anchor, today=today)
+        visit.save()
+        visits.append(visit)
     return visits
+
+
+def new_visit(
+    participant: Participant, timepoint: Timepoint, *, anchor: dt.date, today: dt.date
+) -> Visit:
+    """An unsaved visit with the window and state its timepoint gives."""
+    dates = window(timepoint, anchor)
+    return Visit(
+        participant=participant,
+        timepoint=timepoint,
+        opens_on=dates.opens_on,
+        due_on=dates.due_on,
+        closes_on=dates.closes_on,
+        status=dates.status_on(today),
+    )
 
 
 @dataclass

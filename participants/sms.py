@@ -65,7 +65,8 @@ class HttpBackend:
             with urllib.request.urlopen(request, timeout=self.timeout_seconds) as reply:
                 answer = json.load(reply)
         except urllib.error.HTTPError as exc:
-            if exc.code >= 500:
+            # Rate limits and timeouts pass like a provider's own errors.
+            if exc.code >= 500 or exc.code in (408, 429):
                 raise OSError(f"SMS provider answered {exc.code}") from exc
             raise ValueError(f"SMS provider refused the message: {exc.code}") from exc
         return str(answer.get("id", ""))

@@ -21,6 +21,7 @@ def send_message(message_id: int) -> str:
 def plan_and_send() -> dict:
     """Plan what has come due and queue each pending message for sending."""
     released = reminders.release_stale_claims()
+    reminders.give_up_on_repeated_failures()
     planned = reminders.plan_due()
     due = reminders.due_message_ids()
     for message_id in due:

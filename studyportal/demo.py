@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import zoneinfo
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -14,7 +15,14 @@ from instruments import answers as answer_rules
 from instruments import catalogue, questionnaire
 from instruments.models import Instrument, Response, ResponseMode, ResponseStatus
 from instruments.responses import scores_for
-from participants import consent, enrolment, schedule, withdrawal
+from participants import (
+    consent,
+    enrolment,
+    messaging,
+    reminders,
+    schedule,
+    withdrawal,
+)
 from participants.contacts import ContactDetails
 from participants.models import (
     Channel,
@@ -23,6 +31,8 @@ from participants.models import (
     ConsentStatement,
     DeclineReason,
     EligibilityCriterion,
+    MessageStatus,
+    OutboundMessage,
     Participant,
     ParticipantStatus,
     Role,
@@ -378,7 +388,55 @@ def seed_demo_participants(study: Study, *, today: dt.date) -> DemoCohort:
         for number, (plan, screening) in enumerate(to_enrol, start=1)
     ]
     _run_visits(participants, rng, today)
+    _seed_message_history(participants)
     return _cohort(study, created=True)
+
+
+def _seed_message_history(participants: list[Participant]) -> None:
+    """The outbox as it would stand had reminders run all along.
+
+    Messages due before now are sent, unless the visit was completed (or the
+    participant withdrew) first, in which case they were skipped; what is still
+    to come is left to the planner, so the running demo sends it.
+    """
+    now = timezone.now()
+    rows = []
+    for participant in participants:
+        contact = participant.contact
+        zone = zoneinfo.ZoneInfo(contact.time_zone)
+        policy = reminders.policy_for(participant.study)
+        channels = messaging.CHANNELS[contact.preferred_channel]
+        for visit in participant.visits.all():
+            if visit.status == VisitStatus.SCHEDULED:
+                reminders.refresh(visit)
+                continue
+            ended = visit.completed_at
+            if visit.status == VisitStatus.WITHDRAWN:
+                ended = now
+            for item in reminders.schedule_for(visit, policy, zone):
+                if item.due_at > now:
+                    continue
+                skipped = (ended is not None and item.due_at >= ended) or (
+                    visit.status == VisitStatus.WITHDRAWN
+                )
+                for channel in channels:
+                    rows.append(
+                        OutboundMessage(
+                            visit=visit,
+                            kind=item.kind,
+                            channel=channel,
+                            due_at=item.due_at,
+                            status=MessageStatus.CANCELLED
+                            if skipped
+                            else MessageStatus.SENT,
+                            sent_at=None if skipped else item.due_at,
+                            attempts=0 if skipped else 1,
+                            provider_id="" if skipped else "demo",
+                            error="visit completed" if skipped else "",
+                        )
+                    )
+            reminders.refresh(visit)
+    OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def _cohort(study: Study, *, created: bool) -> DemoCohort:

@@ -16,6 +16,7 @@ from participants.models import (
     Participant,
     ParticipantStatus,
     Visit,
+    VisitLink,
     WithdrawalReason,
 )
 from tests.participants import journeys
@@ -50,10 +51,10 @@ def token_in(text: str) -> str:
 
 def test_a_link_is_stored_only_as_its_sha256(baseline):
     token = links.issue_token(baseline)
-    baseline.refresh_from_db()
-    assert baseline.token_hash == hashlib.sha256(token.encode()).hexdigest()
-    assert baseline.token_issued_at is not None
-    assert not Visit.objects.filter(
+    link = VisitLink.objects.get(visit=baseline)
+    assert link.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert link.issued_at is not None
+    assert not VisitLink.objects.filter(
         Q(token_hash=token) | Q(token_hash__contains=token)
     ).exists()
     assert token not in str(list(Visit.history.values()))
@@ -162,8 +163,7 @@ def test_a_message_for_a_withdrawn_participant_is_cancelled_not_sent(
     assert message.status == MessageStatus.CANCELLED
     assert mail.outbox == []
     assert sms_outbox == []
-    baseline.refresh_from_db()
-    assert baseline.token_hash is None
+    assert not VisitLink.objects.filter(visit=baseline).exists()
 
 
 def test_withdrawal_stops_a_queued_invitation(
@@ -231,3 +231,42 @@ def test_a_refused_message_is_recorded_as_failed(
     message.refresh_from_db()
     assert message.status == MessageStatus.FAILED
     assert message.error == "ValueError: recipient rejected"
+
+
+def test_a_retried_email_keeps_its_message_id(
+    participant, baseline, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Mail clients show one copy if a crash made the same email go twice."""
+    seen = []
+    real = messaging._send_email
+
+    def fail_once(participant, context, message_id):
+        seen.append(message_id)
+        if len(seen) == 1:
+            raise ConnectionRefusedError("mail server down")
+        return real(participant, context, message_id)
+
+    monkeypatch.setattr(messaging, "_send_email", fail_once)
+    (message,), _ = queue(baseline, django_capture_on_commit_callbacks)
+    with pytest.raises(ConnectionRefusedError):
+        messaging.send(message.pk)
+    assert messaging.send(message.pk) == "sent"
+    assert seen[0] == seen[1]
+    assert mail.outbox[0].extra_headers["Message-ID"] == seen[0]
+    message.refresh_from_db()
+    assert message.provider_id == seen[0]
+
+
+def test_a_message_that_keeps_failing_is_given_up(
+    participant, baseline, django_capture_on_commit_callbacks
+):
+    from participants import reminders
+
+    (message,), _ = queue(baseline, django_capture_on_commit_callbacks)
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        attempts=reminders.MAX_ATTEMPTS
+    )
+    assert reminders.give_up_on_repeated_failures() == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED
+    assert "gave up" in message.error

@@ -1,4 +1,7 @@
+import datetime as dt
+
 from django.core.management.base import BaseCommand
+from django.db import transaction
 from django.utils import timezone
 
 from participants import messaging, reminders, schedule
@@ -19,23 +22,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run: bool, **options):
         now = timezone.now()
-        if not dry_run:
-            changes = schedule.update_statuses(timezone.localdate())
-            self.stdout.write(
-                f"Visits: {changes.opened} opened, {changes.missed} missed."
-            )
-            released = reminders.release_stale_claims(now)
-            if released:
-                self.stdout.write(f"Released {released} stale claim(s).")
-        planned = reminders.plan_due(now, dry_run=dry_run)
-        for line in planned.descriptions:
-            self.stdout.write(f"  plan {line}")
-        verb = "would plan" if dry_run else "planned"
-        self.stdout.write(f"Messages: {verb} {planned.created}.")
-        due = reminders.due_message_ids(now)
         if dry_run:
+            # Visit statuses are updated and rolled back, so that the plan shown
+            # leaves out visits a real run would first mark missed.
+            with transaction.atomic():
+                self.update_and_plan(now, dry_run=True)
+                due = reminders.due_message_ids(now)
+                transaction.set_rollback(True)
             self.stdout.write(f"Messages: would send {len(due)} already pending.")
             return
+        self.update_and_plan(now, dry_run=False)
+        due = reminders.due_message_ids(now)
         outcomes: dict[str, int] = {}
         for message_id in due:
             try:
@@ -45,3 +42,25 @@ class Command(BaseCommand):
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         summary = ", ".join(f"{count} {what}" for what, count in outcomes.items())
         self.stdout.write(f"Messages: {summary or 'none due'}.")
+
+    def update_and_plan(self, now: dt.datetime, *, dry_run: bool) -> None:
+        changes = schedule.update_statuses(timezone.localdate())
+        released = reminders.release_stale_claims(now)
+        if dry_run:
+            self.stdout.write(
+                f"Visits: would open {changes.opened}, "
+                f"would mark {changes.missed} missed."
+            )
+            if released:
+                self.stdout.write(f"Would release {released} stale claim(s).")
+        else:
+            self.stdout.write(
+                f"Visits: {changes.opened} opened, {changes.missed} missed."
+            )
+            if released:
+                self.stdout.write(f"Released {released} stale claim(s).")
+        planned = reminders.plan_due(now, dry_run=dry_run)
+        for line in planned.descriptions:
+            self.stdout.write(f"  plan {line}")
+        verb = "would plan" if dry_run else "planned"
+        self.stdout.write(f"Messages: {verb} {planned.created}.")
