@@ -89,6 +89,7 @@ class ResponseMode(models.TextChoices):
     WEB = "web", "Patient's own device"
     TABLET = "tablet", "Clinic tablet"
     PAPER = "paper", "Paper, entered by staff"
+    PHONE = "phone", "Phone interview, entered by staff"
     STAFF = "staff", "Staff data entry"
 
 

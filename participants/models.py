@@ -485,6 +485,8 @@ class Participant(models.Model):
     keep_data = models.BooleanField(
         default=True, help_text="Data collected before withdrawal may be kept."
     )
+    lost_on = models.DateField(null=True, blank=True)
+    lost_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -598,6 +600,42 @@ class Visit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant} {self.timepoint.code}"
+
+
+class ContactAttempt(models.Model):
+    """A coordinator's attempt to reach a participant about an open visit."""
+
+    class Channel(models.TextChoices):
+        PHONE = "phone", "Phone call"
+        SMS = "sms", "Text message"
+        EMAIL = "email", "Email"
+        IN_PERSON = "in_person", "In person"
+
+    class Outcome(models.TextChoices):
+        NO_ANSWER = "no_answer", "No answer"
+        LEFT_MESSAGE = "left_message", "Left a message"
+        WILL_COMPLETE = "will_complete", "Will complete"
+        DECLINED = "declined", "Declined"
+        WRONG_NUMBER = "wrong_number", "Wrong number"
+
+    visit = models.ForeignKey(
+        Visit, on_delete=models.CASCADE, related_name="contact_attempts"
+    )
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    note = models.CharField(max_length=500, blank=True)
+    made_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    made_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-made_at"]
+
+    def __str__(self) -> str:
+        channel, outcome = self.get_channel_display(), self.get_outcome_display()
+        return f"{channel} to {self.visit}: {outcome}"
 
 
 class VisitLink(models.Model):
