@@ -201,6 +201,8 @@ def test_a_narrow_phone_never_scrolls_sideways(browser, live_server, visit, link
     page = context.new_page()
     page.goto(link)
     page.get_by_role("link", name="Start").click()
+    expect(page.get_by_text("Page 1 of 5")).to_be_visible()
+    page.locator("form[data-ready]").wait_for()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     context.close()
 
