@@ -13,27 +13,20 @@ as a multiple of the trivial view's.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-import django  # noqa: E402
-
-django.setup()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from django.db import connection  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
 from django.test.utils import (  # noqa: E402
     override_settings,
-    setup_test_environment,
 )
 from django.urls import include, path  # noqa: E402
+from support import throwaway_database  # noqa: E402
 
 
 def trivial(request):
@@ -79,13 +72,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     rounds = parser.parse_args().rounds
 
-    setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        with override_settings(ROOT_URLCONF=__name__):
-            run(rounds)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    with throwaway_database(), override_settings(ROOT_URLCONF=__name__):
+        run(rounds)
 
 
 def run(rounds: int) -> None:

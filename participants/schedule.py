@@ -82,7 +82,11 @@ def update_statuses(today: dt.date) -> StatusChanges:
 
     changes = StatusChanges()
     active = Visit.objects.filter(participant__status=ParticipantStatus.ACTIVE)
-    changes.missed = active.filter(
+    # A lost participant's windows still close; only active ones open new visits.
+    following = Visit.objects.filter(
+        participant__status__in=(ParticipantStatus.ACTIVE, ParticipantStatus.LOST)
+    )
+    changes.missed = following.filter(
         status__in=(VisitStatus.SCHEDULED, VisitStatus.OPEN), closes_on__lt=today
     ).update(status=VisitStatus.MISSED, next_message_at=None)
     opening = active.filter(

@@ -252,7 +252,10 @@ def participant_detail(request, pk):
     if contact is not None:
         audit.log_contact_view(participant, request.user, request.path)
     visits = participant.visits.select_related("timepoint").prefetch_related(
-        "responses__instrument", "messages", "timepoint__instruments__instrument"
+        "responses__instrument",
+        "messages",
+        "timepoint__instruments__instrument",
+        "contact_attempts__made_by",
     )
     context = {
         "participant": participant,

@@ -76,7 +76,12 @@ def reactivate(participant: Participant, *, reason: str, today: dt.date) -> Part
     participant.withdrawal_detail = ""
     participant._change_reason = f"Re-activated: {reason.strip()}"
     participant.save()
-    for visit in participant.visits.filter(status=VisitStatus.WITHDRAWN):
+    participant.lost_on = None
+    participant.lost_reason = ""
+    participant.save(update_fields=["lost_on", "lost_reason"])
+    for visit in participant.visits.filter(
+        status__in=(VisitStatus.WITHDRAWN, VisitStatus.SCHEDULED, VisitStatus.OPEN)
+    ):
         dates = schedule.Window(visit.opens_on, visit.due_on, visit.closes_on)
         visit.status = dates.status_on(today)
         visit.save(update_fields=["status"])

@@ -29,5 +29,7 @@ urlpatterns = [
     path("instruments/", include("instruments.urls")),
     path("q/", include("instruments.patient_urls")),
     path("", include("participants.urls")),
+    path("", include("participants.dashboard_urls")),
+    path("", include("participants.worklist_urls")),
     path("admin/", admin.site.urls),
 ]

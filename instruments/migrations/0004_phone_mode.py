@@ -4,20 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('instruments', '0003_historicalresponse_visit_response_entered_by_and_more'),
+        ("instruments", "0003_historicalresponse_visit_response_entered_by_and_more"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='historicalresponse',
-            name='mode',
-            field=models.CharField(choices=[('web', "Patient's own device"), ('tablet', 'Clinic tablet'), ('paper', 'Paper, entered by staff'), ('phone', 'Phone interview, entered by staff'), ('staff', 'Staff data entry')], max_length=10),
+            model_name="historicalresponse",
+            name="mode",
+            field=models.CharField(
+                choices=[
+                    ("web", "Patient's own device"),
+                    ("tablet", "Clinic tablet"),
+                    ("paper", "Paper, entered by staff"),
+                    ("phone", "Phone interview, entered by staff"),
+                    ("staff", "Staff data entry"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='response',
-            name='mode',
-            field=models.CharField(choices=[('web', "Patient's own device"), ('tablet', 'Clinic tablet'), ('paper', 'Paper, entered by staff'), ('phone', 'Phone interview, entered by staff'), ('staff', 'Staff data entry')], max_length=10),
+            model_name="response",
+            name="mode",
+            field=models.CharField(
+                choices=[
+                    ("web", "Patient's own device"),
+                    ("tablet", "Clinic tablet"),
+                    ("paper", "Paper, entered by staff"),
+                    ("phone", "Phone interview, entered by staff"),
+                    ("staff", "Staff data entry"),
+                ],
+                max_length=10,
+            ),
         ),
     ]

@@ -136,14 +136,21 @@ def test_a_completed_visit_is_never_missed(participant):
     assert visits(participant)["baseline"].status == VisitStatus.COMPLETED
 
 
-@pytest.mark.parametrize(
-    "status", [ParticipantStatus.LOST, ParticipantStatus.WITHDRAWN]
-)
-def test_visits_of_a_participant_no_longer_active_stay_as_they_are(participant, status):
-    Participant.objects.filter(pk=participant.pk).update(status=status)
+def test_visits_of_a_withdrawn_participant_stay_as_they_are(participant):
+    Participant.objects.filter(pk=participant.pk).update(
+        status=ParticipantStatus.WITHDRAWN
+    )
     before = states(participant)
     assert schedule.update_statuses(day(80)) == StatusChanges(opened=0, missed=0)
     assert states(participant) == before
+
+
+def test_a_lost_participants_windows_close_but_none_open(participant):
+    Participant.objects.filter(pk=participant.pk).update(status=ParticipantStatus.LOST)
+    # Day 80: baseline closed long ago (missed), follow-up's window is open.
+    assert schedule.update_statuses(day(80)) == StatusChanges(opened=0, missed=1)
+    assert visits(participant)["baseline"].status == VisitStatus.MISSED
+    assert visits(participant)["followup"].status == VisitStatus.SCHEDULED
 
 
 # ---------------------------------------------------------------------------

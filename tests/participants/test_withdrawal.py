@@ -168,3 +168,17 @@ def test_reactivation_needs_a_reason(participant):
 def test_an_active_participant_cannot_be_reactivated(participant):
     with pytest.raises(DomainError, match="not withdrawn"):
         withdrawal.reactivate(participant, reason="No reason", today=today())
+
+
+def test_reactivating_a_lost_participant_restarts_reminders(participant, staff_a):
+    from participants import worklist
+
+    baseline = participant.visits.get(timepoint__code="baseline")
+    worklist.mark_lost(participant, reason="No reply", today=today(), user=staff_a)
+    baseline.refresh_from_db()
+    assert baseline.next_message_at is None
+    withdrawal.reactivate(participant, reason="Called back", today=today())
+    participant.refresh_from_db()
+    baseline.refresh_from_db()
+    assert (participant.lost_on, participant.lost_reason) == (None, "")
+    assert baseline.next_message_at is not None

@@ -1,0 +1,189 @@
+"""The CONSORT flow: its counts, its drawing, and that it agrees with the dashboard."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from participants import consort, retention, screening, withdrawal
+from participants.models import (
+    ContactAttempt,
+    DeclineReason,
+    Participant,
+    ParticipantStatus,
+    ScreeningOutcome,
+    Visit,
+    VisitStatus,
+    WithdrawalReason,
+)
+from studyportal import demo
+from tests.participants import journeys
+
+TODAY = timezone.localdate()
+
+
+def timepoints(study):
+    return list(study.timepoints.order_by("order"))
+
+
+def whole_study(study):
+    return retention.Scope(study=study, sites=tuple(study.sites.all()))
+
+
+def screen(site, user, outcome, *, unmet=(), reason="", on=None):
+    return screening.record_screening(
+        site=site,
+        screened_on=on or TODAY,
+        criteria_met=journeys.all_met(**dict.fromkeys(unmet, False)),
+        outcome=outcome,
+        decline_reason=reason,
+        decline_detail="Busy" if reason == DeclineReason.OTHER else "",
+        user=user,
+        today=TODAY,
+    )
+
+
+@pytest.fixture
+def demo_study(protocol):
+    demo.seed_demo_users(protocol)
+    demo.seed_demo_participants(protocol, today=TODAY)
+    # The demo has no losses to follow-up and no calls; add some.
+    active = Participant.objects.filter(status=ParticipantStatus.ACTIVE).order_by("pk")
+    for participant in active[:2]:
+        Participant.objects.filter(pk=participant.pk).update(
+            status=ParticipantStatus.LOST, lost_on=TODAY, lost_reason="No reply"
+        )
+    return protocol
+
+
+def test_screening_counts_by_criterion_and_decline_reason(protocol, site_a, staff_a):
+    screen(site_a, staff_a, ScreeningOutcome.INELIGIBLE, unmet=["adult"])
+    screen(site_a, staff_a, ScreeningOutcome.INELIGIBLE, unmet=["adult", "english"])
+    screen(site_a, staff_a, ScreeningOutcome.DECLINED, reason=DeclineReason.NO_TIME)
+    screen(site_a, staff_a, ScreeningOutcome.DECLINED, reason=DeclineReason.OTHER)
+    screen(site_a, staff_a, ScreeningOutcome.NOT_APPROACHED)
+    journeys.consented(site_a, staff_a)  # consented, not yet enrolled
+    journeys.enrol(site_a, staff_a)
+    counts = consort.consort_counts(
+        whole_study(protocol), timepoints=timepoints(protocol)
+    )
+    assert counts.assessed == 7
+    assert (counts.not_eligible, counts.declined, counts.not_approached) == (2, 2, 1)
+    assert counts.not_yet_enrolled == 1
+    assert counts.enrolled == 1
+    assert counts.excluded + counts.enrolled == counts.assessed
+    assert dict(counts.unmet_criteria) == {
+        "Aged 18 or over": 2,
+        "Able to complete questionnaires in English": 1,
+    }
+    assert dict(counts.decline_reasons) == {"No time": 1, "Other": 1}
+
+
+def test_withdrawal_without_keeping_data_leaves_the_analysis(protocol, site_a, staff_a):
+    long_ago = TODAY - dt.timedelta(days=120)
+    kept, removed = (journeys.enrol(site_a, staff_a, on=long_ago) for _ in range(2))
+    Visit.objects.filter(timepoint__code="followup").update(
+        status=VisitStatus.COMPLETED, completed_at=timezone.now()
+    )
+    withdrawal.withdraw(
+        removed,
+        withdrawn_on=TODAY,
+        reason=WithdrawalReason.TOO_UNWELL,
+        keep_data=False,
+        today=TODAY,
+    )
+    counts = consort.consort_counts(
+        whole_study(protocol), timepoints=timepoints(protocol)
+    )
+    assert counts.followup_completed == 2
+    assert counts.withdrawn == counts.withdrawn_after_followup == 1
+    assert counts.withdrawal_reasons == [("Too unwell", 1)]
+    assert counts.removed_from_analysis == 1
+    assert counts.analysed == 1
+    assert kept.pk != removed.pk
+
+
+def test_a_patient_screened_before_the_range_and_enrolled_in_it_is_counted(
+    protocol, site_a, staff_a
+):
+    start = TODAY - dt.timedelta(days=10)
+    record = journeys.screen(site_a, staff_a, on=start - dt.timedelta(days=3))
+    journeys.take_consent(record, staff_a, on=start - dt.timedelta(days=3))
+    from participants import enrolment
+
+    enrolment.enrol(
+        screening=record,
+        contact=journeys.contact(),
+        characteristics=journeys.CHARACTERISTICS,
+        user=staff_a,
+        today=start,
+    )
+    screen(site_a, staff_a, ScreeningOutcome.DECLINED, reason="no_time", on=start)
+    screen(
+        site_a,
+        staff_a,
+        ScreeningOutcome.DECLINED,
+        reason="no_time",
+        on=start - dt.timedelta(days=1),
+    )
+    scope = retention.Scope(
+        study=protocol, sites=(site_a,), enrolled_from=start, enrolled_to=TODAY
+    )
+    counts = consort.consort_counts(scope, timepoints=timepoints(protocol))
+    assert (counts.assessed, counts.declined, counts.enrolled) == (2, 1, 1)
+
+
+def test_consort_reconciles_with_the_dashboard_tables(demo_study, coordinator_user):
+    visit = Visit.objects.filter(status=VisitStatus.OPEN).first()
+    ContactAttempt.objects.create(
+        visit=visit, channel="phone", outcome="no_answer", made_by=coordinator_user
+    )
+    scope = whole_study(demo_study)
+    points = timepoints(demo_study)
+    baseline, followup = points[0], points[-1]
+    counts = consort.consort_counts(scope, timepoints=points)
+    visits = retention.visit_counts(scope, timepoints=points, today=TODAY)
+    total = {row.timepoint: row for row in visits if row.site is None}
+    statuses = retention.participant_status_counts(scope)[-1]
+    months, retained = retention.retention_by_month(scope, timepoints=points)
+    recruitment = retention.recruitment(months, target=demo_study.recruitment_target)
+
+    assert counts.assessed == 60
+    assert counts.enrolled == statuses.enrolled == retained.enrolled == 36
+    assert counts.enrolled == recruitment.enrolled
+    assert counts.excluded + counts.enrolled == counts.assessed
+    assert counts.baseline_completed == total[baseline].completed
+    assert counts.baseline_completed == retained.baseline_completed
+    assert counts.followup_completed == total[followup].completed
+    assert counts.withdrawn == statuses.withdrawn == 2
+    assert counts.lost == statuses.lost == 2
+    assert sum(n for _, n in counts.withdrawal_reasons) == counts.withdrawn
+    assert sum(n for _, n in counts.lost_reasons) == counts.lost
+    assert counts.not_eligible == sum(n for _, n in counts.unmet_criteria) == 10
+    assert counts.declined == sum(n for _, n in counts.decline_reasons) == 8
+    # Every participant is in exactly one place at follow-up.
+    assert counts.allocated_to_followup == (
+        counts.followup_completed
+        + counts.lost
+        - counts.lost_after_followup
+        + counts.withdrawn
+        - counts.withdrawn_after_followup
+        + counts.followup_missed
+        + counts.followup_to_come
+    )
+    # Visits withdrawn at follow-up are those of the withdrawn participants.
+    assert total[followup].withdrawn <= counts.withdrawn
+    assert counts.analysed == counts.followup_completed - counts.removed_from_analysis
+
+
+def test_the_figure_is_svg_with_a_title_and_png_from_the_same_drawing(demo_study):
+    counts = consort.consort_counts(
+        whole_study(demo_study), timepoints=timepoints(demo_study)
+    )
+    svg = consort.consort_svg(counts)
+    assert svg.startswith("<svg") and 'role="img"' in svg
+    assert "<title id=" in svg and "Participant flow" in svg
+    assert f"Assessed for eligibility (n={counts.assessed})" in svg
+    assert f"Analysed (n={counts.analysed})" in svg
+    assert "style=" not in svg
+    assert consort.consort_png(counts).startswith(b"\x89PNG")
