@@ -207,11 +207,16 @@ def seed_reference_study() -> Study:
 
 @transaction.atomic
 def seed_demo_users(study: Study) -> list[DemoLogin]:
-    first_site = study.sites.order_by("code").first()
+    sites = list(study.sites.order_by("code"))
+    clinic_staff = [
+        (f"clinic{number}", Role.CLINIC_STAFF, site, f"clinic staff, {site}")
+        for number, site in enumerate(sites, start=1)
+    ]
     people = [
-        ("clinic1", Role.CLINIC_STAFF, first_site, f"clinic staff, {first_site}"),
+        *clinic_staff[:1],
         ("coordinator", Role.COORDINATOR, None, "coordinator, all sites"),
         ("investigator", Role.INVESTIGATOR, None, "investigator, all sites"),
+        *clinic_staff[1:],
     ]
     logins = []
     for username, role, site, description in people:
@@ -252,7 +257,8 @@ DEMO_SCREENING_DAYS = 150  # about five months of recruitment
 DEMO_RAMP_UP = 1.2  # above 1: more enrolments lately
 DEMO_ENROLLED = {"LDS": 14, "SHF": 12, "YRK": 10}
 DEMO_NOT_ENROLLED = {"LDS": 9, "SHF": 8, "YRK": 7}
-DEMO_SCREENED_BY = {"LDS": "clinic1"}  # other sites: the coordinator
+# Each clinic's own demo staff member screens and enrols its patients.
+DEMO_SCREENED_BY = {"LDS": "clinic1", "SHF": "clinic2", "YRK": "clinic3"}
 # Why the 10 ineligible patients were not eligible (one unmet criterion each).
 DEMO_INELIGIBLE_BECAUSE = [
     "back_pain_3_months",
