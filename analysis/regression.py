@@ -164,7 +164,8 @@ def fit_hierarchical(
 
     Every block is fitted on the complete cases of the final block, as SPSS does, so
     that R² change compares models of the same people. ``categorical`` maps a column
-    to its reference level (None takes the first level in sorted order); each other
+    to its reference level (None takes the first level: a pandas Categorical's own
+    first category present, otherwise the first in sorted order); each other
     level becomes a 0/1 term named ``column[level]``. Rows keep the caller's index
     labels, which name the cases in the influence diagnostics.
     """
@@ -294,11 +295,17 @@ def _numeric(sample: pd.DataFrame, column: str) -> np.ndarray:
 def _dummies(
     values: pd.Series, *, name: str, reference: Any
 ) -> tuple[Any, list[tuple[str, np.ndarray]]]:
-    levels = list(values.unique())
-    try:
-        levels.sort()
-    except TypeError:
-        levels.sort(key=str)
+    present = set(values.unique())
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # A labelled categorical keeps its own order (e.g. education from none
+        # to postgraduate), so its first level is the natural reference.
+        levels = [level for level in values.cat.categories if level in present]
+    else:
+        levels = list(present)
+        try:
+            levels.sort()
+        except TypeError:
+            levels.sort(key=str)
     if reference is None:
         reference = levels[0] if levels else None
     elif reference not in levels:
@@ -358,7 +365,10 @@ def _coefficients(
 
 def _diagnostics(fit: Any, design: np.ndarray, *, index: pd.Index) -> Diagnostics:
     statistic, p_value, _, _ = het_breuschpagan(fit.resid, design)
-    cooks = fit.get_influence().cooks_distance[0]
+    # A case with leverage 1 makes statsmodels divide by zero in a statistic not
+    # used here; its Cook's distance is still defined.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cooks = fit.get_influence().cooks_distance[0]
     top = np.argsort(-cooks, kind="stable")[:INFLUENTIAL_CASES]
     return Diagnostics(
         breusch_pagan=float(statistic),
