@@ -28,6 +28,7 @@ urlpatterns = [
     ),
     path("instruments/", include("instruments.urls")),
     path("q/", include("instruments.patient_urls")),
+    path("analysis/", include("analysis.urls")),
     path("", include("participants.urls")),
     path("", include("participants.dashboard_urls")),
     path("", include("participants.worklist_urls")),

@@ -1,0 +1,59 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from participants.models import Study
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class AnalysisRun(models.Model):
+    """One request to fit a set of models, with what came out and how to repeat it."""
+
+    study = models.ForeignKey(
+        Study, on_delete=models.PROTECT, related_name="analysis_runs"
+    )
+    # A preset's name, or "custom" when the specification was written by hand.
+    preset = models.CharField(max_length=50)
+    # ModelSpec.as_dict() for each model, so the run can be repeated exactly.
+    specification = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED
+    )
+    step = models.CharField(max_length=200, blank=True)
+    percent = models.PositiveSmallIntegerField(default=0)
+    results = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    provenance = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="analysis_runs",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(percent__lte=100), name="analysis_run_percent_max"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.short_name} {self.preset} run #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("analysis:run_detail", args=[self.pk])
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)

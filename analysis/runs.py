@@ -1,0 +1,188 @@
+"""Analysis runs: queue a set of models, fit them in a worker, keep the results.
+
+A run stores its specification and the provenance of its data and code, so the
+same numbers can be produced again. Participants appear in results only under a
+keyed pseudonym: investigators never see study IDs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import subprocess
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from analysis.dataset import build_dataset
+from analysis.models import AnalysisRun, RunStatus
+from analysis.regression import AnalysisError
+from analysis.specification import PRESETS, ModelSpec, run_models
+from participants.models import Role, Study
+from studyportal import access
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("django", "pandas", "statsmodels", "numpy")
+COEFFICIENT_FIELDS = ("b", "se", "beta", "t", "p", "ci_low", "ci_high", "vif")
+TABLE_HEADER = ("model", "block", "term", *COEFFICIENT_FIELDS)
+ANALYSIS_ROLES = (Role.INVESTIGATOR, access.ADMIN)
+
+
+def analysis_studies(user) -> QuerySet[Study]:
+    """Studies whose analysis the user may run and read: as investigator or admin."""
+    if not user.is_authenticated or not user.is_active:
+        return Study.objects.none()
+    if user.is_superuser:
+        return Study.objects.all()
+    return Study.objects.filter(
+        staff__user=user, staff__role=Role.INVESTIGATOR
+    ).distinct()
+
+
+def runs_for(user) -> QuerySet[AnalysisRun]:
+    return AnalysisRun.objects.filter(study__in=analysis_studies(user)).select_related(
+        "study", "requested_by"
+    )
+
+
+@transaction.atomic
+def request_run(*, study: Study, preset: str, user) -> AnalysisRun:
+    """Queue a run of ``preset`` on ``study``; the worker starts once this commits."""
+    from analysis.tasks import perform_run
+
+    if preset not in PRESETS:
+        raise ValueError(f"There is no analysis preset called {preset!r}.")
+    run = AnalysisRun.objects.create(
+        study=study,
+        preset=preset,
+        specification=[spec.as_dict() for spec in PRESETS[preset]()],
+        step="Waiting for a worker",
+        requested_by=user,
+    )
+    transaction.on_commit(lambda: perform_run.delay(run.pk))
+    return run
+
+
+def perform(run_id: int) -> bool:
+    """Fit the run's models; False when another delivery already claimed it."""
+    now = timezone.now()
+    claimed = AnalysisRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING,
+        started_at=now,
+        step="Building the dataset",
+        percent=1,
+    )
+    if claimed != 1:
+        return False
+    run = AnalysisRun.objects.select_related("study", "requested_by").get(pk=run_id)
+    try:
+        results, provenance = _fit(run)
+    except (AnalysisError, ValueError) as error:
+        _finish(run_id, status=RunStatus.FAILED, error=str(error))
+        return True
+    except Exception as error:
+        # Leave no run "running" for ever; the traceback goes to the worker's log.
+        _finish(
+            run_id,
+            status=RunStatus.FAILED,
+            error=f"The analysis stopped unexpectedly ({type(error).__name__}).",
+        )
+        raise
+    _finish(run_id, status=RunStatus.DONE, results=results, provenance=provenance)
+    return True
+
+
+def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    specs = [ModelSpec.from_dict(data) for data in run.specification]
+    dataset = build_dataset(run.study)
+    frame = pseudonymise(dataset.frame)
+    results = []
+    for number, spec in enumerate(specs, start=1):
+        _progress(
+            run.pk,
+            step=f"Fitting model {number} of {len(specs)}: {spec.name}",
+            percent=5 + 90 * (number - 1) // len(specs),
+        )
+        results.extend(run_models(frame, [spec]))
+    provenance = {
+        "dataset_hash": dataset.content_hash,
+        "rows": len(dataset.frame),
+        "packages": {name: metadata.version(name) for name in PACKAGES},
+        "code_revision": code_revision(),
+        "requested_by": run.requested_by.get_username() if run.requested_by else "",
+        "run_at": timezone.now().isoformat(),
+    }
+    return results, provenance
+
+
+def _progress(run_id: int, *, step: str, percent: int) -> None:
+    AnalysisRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        step=step, percent=min(max(percent, 0), 100)
+    )
+
+
+def _finish(run_id: int, *, status: str, **fields: Any) -> None:
+    step = "Finished" if status == RunStatus.DONE else "Stopped"
+    AnalysisRun.objects.filter(pk=run_id).update(
+        status=status,
+        step=step,
+        percent=100,
+        finished_at=timezone.now(),
+        **fields,
+    )
+
+
+def pseudonym(study_id: str) -> str:
+    """A stable label for a participant that only the server's key links back."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), str(study_id).encode(), hashlib.sha256
+    ).hexdigest()
+    return "P" + digest[:8]
+
+
+def pseudonymise(frame: pd.DataFrame) -> pd.DataFrame:
+    renamed = frame.copy()
+    renamed.index = pd.Index(
+        [pseudonym(code) for code in frame.index], name="pseudonym", dtype="string"
+    )
+    return renamed
+
+
+def code_revision() -> str:
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return completed.stdout.strip() or "unknown"
+
+
+def coefficient_rows(results: list[dict[str, Any]]) -> Iterator[tuple]:
+    """Every coefficient of every block of every fitted model, one row each."""
+    for model in results:
+        if "error" in model:
+            continue
+        names = model.get("block_names") or []
+        for block in model["blocks"]:
+            number = block["number"]
+            label = names[number - 1] if number <= len(names) else f"Block {number}"
+            for coefficient in block["coefficients"]:
+                yield (
+                    model["name"],
+                    f"{number}: {label}",
+                    coefficient["term"],
+                    *(coefficient[field] for field in COEFFICIENT_FIELDS),
+                )

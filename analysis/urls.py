@@ -1,0 +1,12 @@
+from django.urls import path
+
+from analysis import views
+
+app_name = "analysis"
+
+urlpatterns = [
+    path("", views.run_list, name="run_list"),
+    path("runs/<int:pk>/", views.run_detail, name="run_detail"),
+    path("runs/<int:pk>/tables.csv", views.tables_csv, name="tables_csv"),
+    path("runs/<int:pk>/tables.xlsx", views.tables_xlsx, name="tables_xlsx"),
+]

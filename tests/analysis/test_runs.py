@@ -1,0 +1,210 @@
+"""Analysis runs: queueing, claiming, fitting and recording provenance."""
+
+import pytest
+from django.utils import timezone
+
+from analysis import runs
+from analysis.models import AnalysisRun, RunStatus
+from analysis.specification import PRESETS, ModelSpec
+from studyportal import demo
+from tests.factories import investigator
+
+TODAY = timezone.localdate()
+
+
+@pytest.fixture
+def demo_study(db):
+    study = demo.seed_reference_study()
+    demo.seed_reference_protocol(study)
+    demo.seed_demo_users(study)
+    demo.seed_demo_participants(study, today=TODAY)
+    return study
+
+
+def queued_run(study, specs, user=None) -> AnalysisRun:
+    return AnalysisRun.objects.create(
+        study=study,
+        preset="custom",
+        specification=[spec.as_dict() for spec in specs],
+        requested_by=user,
+    )
+
+
+def test_perform_stores_results_with_provenance(demo_study):
+    user = investigator(demo_study)
+    run = queued_run(
+        demo_study,
+        PRESETS["reference"]()[:2],
+        user=user,
+    )
+
+    assert runs.perform(run.pk) is True
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE
+    assert run.percent == 100
+    assert run.started_at and run.finished_at
+    assert [model["name"] for model in run.results] == [
+        "baseline_selfmgmt_knowledge",
+        "baseline_selfmgmt_partnership",
+    ]
+    fitted = [model for model in run.results if "error" not in model]
+    assert fitted, run.results
+    assert {"blocks", "n", "diagnostics"} <= set(fitted[0])
+    provenance = run.provenance
+    assert len(provenance["dataset_hash"]) == 64
+    assert provenance["rows"] == demo_study.participants.count()
+    assert set(provenance["packages"]) == {"django", "pandas", "statsmodels", "numpy"}
+    assert provenance["code_revision"]
+    assert provenance["requested_by"] == user.username
+    assert provenance["run_at"]
+
+
+def test_influential_cases_are_named_by_pseudonym_not_study_id(demo_study):
+    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    runs.perform(run.pk)
+    run.refresh_from_db()
+    codes = set(demo_study.participants.values_list("code", flat=True))
+    cases = [case["case"] for case in run.results[0]["diagnostics"]["influential"]]
+    assert cases
+    assert all(case.startswith("P") and len(case) == 9 for case in cases)
+    assert not set(cases) & codes
+    assert set(cases) <= {runs.pseudonym(code) for code in codes}
+
+
+def test_pseudonyms_are_stable_and_keyed(settings):
+    first = runs.pseudonym("LDS-0001")
+    assert first == runs.pseudonym("LDS-0001")
+    assert first != runs.pseudonym("LDS-0002")
+    settings.SECRET_KEY = "another-key-for-another-deployment-0123456789-abcdef"
+    assert runs.pseudonym("LDS-0001") != first
+
+
+def test_a_second_perform_on_the_same_run_does_nothing(demo_study):
+    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    assert runs.perform(run.pk) is True
+    run.refresh_from_db()
+    finished_at = run.finished_at
+
+    assert runs.perform(run.pk) is False
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE
+    assert run.finished_at == finished_at
+
+
+def test_a_running_run_is_not_claimed_again(demo_study):
+    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    AnalysisRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    assert runs.perform(run.pk) is False
+    run.refresh_from_db()
+    assert run.results == []
+
+
+def test_a_model_that_cannot_be_fitted_records_its_message(demo_study):
+    spec = ModelSpec(
+        name="impossible",
+        outcome="baseline_selfmgmt_total",
+        blocks=[["no_such_variable"]],
+        block_names=["Nothing"],
+    )
+    run = queued_run(demo_study, [spec])
+
+    runs.perform(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE
+    assert run.results[0]["name"] == "impossible"
+    assert "no_such_variable" in run.results[0]["error"]
+
+
+def test_a_run_whose_data_cannot_be_built_fails_with_the_reason(
+    demo_study, monkeypatch
+):
+    def broken(study):
+        raise ValueError("Both a and b give a score named x; rename one.")
+
+    monkeypatch.setattr(runs, "build_dataset", broken)
+    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+
+    runs.perform(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error == "Both a and b give a score named x; rename one."
+    assert run.finished_at is not None
+
+
+def test_an_unexpected_error_fails_the_run_and_is_raised(demo_study, monkeypatch):
+    def broken(study):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(runs, "build_dataset", broken)
+    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+
+    with pytest.raises(KeyError):
+        runs.perform(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "KeyError" in run.error
+
+
+def test_request_run_enqueues_the_task_once_committed(
+    study, django_capture_on_commit_callbacks, monkeypatch
+):
+    from analysis import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.perform_run, "delay", queued.append)
+    user = investigator(study)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = runs.request_run(study=study, preset="reference", user=user)
+    assert queued == []
+
+    for callback in callbacks:
+        callback()
+    assert queued == [run.pk]
+    assert run.status == RunStatus.QUEUED
+    assert run.requested_by == user
+    assert len(run.specification) == len(PRESETS["reference"]())
+    assert ModelSpec.from_dict(run.specification[0]) == PRESETS["reference"]()[0]
+
+
+def test_request_run_refuses_an_unknown_preset(study):
+    with pytest.raises(ValueError, match="no analysis preset"):
+        runs.request_run(study=study, preset="nonsense", user=investigator(study))
+    assert not AnalysisRun.objects.exists()
+
+
+def test_coefficient_rows_are_long_format_and_skip_failed_models():
+    results = [
+        {"name": "failed", "outcome": "y", "block_names": ["A"], "error": "no"},
+        {
+            "name": "m",
+            "outcome": "y",
+            "block_names": ["Demographics"],
+            "blocks": [
+                {
+                    "number": 1,
+                    "coefficients": [
+                        {
+                            "term": "age",
+                            "b": 1.5,
+                            "se": 0.5,
+                            "beta": 0.2,
+                            "t": 3.0,
+                            "p": 0.004,
+                            "ci_low": 0.5,
+                            "ci_high": 2.5,
+                            "vif": 1.1,
+                        }
+                    ],
+                }
+            ],
+        },
+    ]
+    assert list(runs.coefficient_rows(results)) == [
+        ("m", "1: Demographics", "age", 1.5, 0.5, 0.2, 3.0, 0.004, 0.5, 2.5, 1.1)
+    ]

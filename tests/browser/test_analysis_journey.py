@@ -1,0 +1,92 @@
+"""An investigator runs the reference analysis on a real worker and downloads it."""
+
+from __future__ import annotations
+
+import csv
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from analysis import tasks
+from analysis.models import AnalysisRun, RunStatus
+from studyportal import demo
+from tests.browser.conftest import assert_accessible, log_in
+from tests.integration.mail_and_worker import Worker, database_url, forget_queue
+from tests.services import redis_url, require_env_url
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+@pytest.fixture
+def demo_data(transactional_db):
+    study = demo.seed_reference_study()
+    demo.seed_reference_protocol(study)
+    demo.seed_demo_users(study)
+    demo.seed_demo_participants(study, today=timezone.localdate())
+    return study
+
+
+@pytest.fixture
+def analysis_worker(transactional_db, monkeypatch, tmp_path):
+    """A worker process on a queue of this test's own, sharing the test database."""
+    require_env_url("DATABASE_URL")
+    url = redis_url()
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker shares the test database, which needs PostgreSQL")
+    queue = f"test-analysis-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(
+        tasks.perform_run,
+        "delay",
+        lambda run_id: tasks.perform_run.apply_async(args=[run_id], queue=queue),
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "REDIS_URL": url,
+        "DATABASE_URL": database_url(connection.settings_dict),
+    }
+    worker = Worker(env, queue, tmp_path / "worker.log")
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        forget_queue(url, queue)
+
+
+def test_start_watch_and_download_the_reference_analysis(
+    page, demo_data, analysis_worker
+):
+    log_in(page, "investigator", demo.DEMO_PASSWORD)
+    page.get_by_role("link", name="Analysis").click()
+    page.get_by_role("heading", name="Analysis", level=1).wait_for()
+    assert_accessible(page)
+    page.get_by_role("button", name="Start analysis").click()
+
+    expect(page.get_by_role("heading", name="Progress")).to_be_visible()
+    try:
+        # The page refreshes itself until the run is done.
+        expect(page.get_by_role("heading", name="Tables")).to_be_visible(timeout=90_000)
+    except AssertionError:
+        pytest.fail(f"no tables; the worker said:\n{analysis_worker.output()}")
+    run = AnalysisRun.objects.get()
+    assert run.status == RunStatus.DONE
+    assert run.provenance["rows"] == demo_data.participants.count()
+    expect(page.get_by_text("Block 3: Partnership").first).to_be_visible()
+    expect(page.locator("meta[http-equiv=refresh]")).to_have_count(0)
+    assert_accessible(page)
+    if os.environ.get("ANALYSIS_SCREENSHOT"):
+        page.screenshot(path=os.environ["ANALYSIS_SCREENSHOT"], full_page=True)
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download tables (CSV)").click()
+    assert download.value.suggested_filename.endswith("-tables.csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    rows = list(csv.reader(text.splitlines()))
+    assert rows[0][:3] == ["model", "block", "term"]
+    assert {row[0] for row in rows[1:]} <= {model["name"] for model in run.results}
+    assert len(rows) > 10
