@@ -28,6 +28,11 @@ class AnalysisRun(models.Model):
     step = models.CharField(max_length=200, blank=True)
     percent = models.PositiveSmallIntegerField(default=0)
     results = models.JSONField(default=list, blank=True)
+    descriptives = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Table 1, correlations, attrition, mixed models.",
+    )
     error = models.TextField(blank=True)
     provenance = models.JSONField(default=dict, blank=True)
     requested_by = models.ForeignKey(

@@ -9,22 +9,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import subprocess
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from analysis import descriptives
 from analysis.dataset import build_dataset
 from analysis.models import AnalysisRun, RunStatus
 from analysis.regression import AnalysisError
-from analysis.specification import PRESETS, ModelSpec, run_models
+from analysis.specification import (
+    PRESETS,
+    SELF_MANAGEMENT_SCORES,
+    ModelSpec,
+    run_models,
+)
 from participants.models import Role, Study
 from studyportal import access
 
@@ -83,7 +91,7 @@ def perform(run_id: int) -> bool:
         return False
     run = AnalysisRun.objects.select_related("study", "requested_by").get(pk=run_id)
     try:
-        results, provenance = _fit(run)
+        results, provenance, descriptives = _fit(run)
     except (AnalysisError, ValueError) as error:
         _finish(run_id, status=RunStatus.FAILED, error=str(error))
         return True
@@ -95,11 +103,17 @@ def perform(run_id: int) -> bool:
             error=f"The analysis stopped unexpectedly ({type(error).__name__}).",
         )
         raise
-    _finish(run_id, status=RunStatus.DONE, results=results, provenance=provenance)
+    _finish(
+        run_id,
+        status=RunStatus.DONE,
+        results=results,
+        provenance=provenance,
+        descriptives=descriptives,
+    )
     return True
 
 
-def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any], dict]:
     specs = [ModelSpec.from_dict(data) for data in run.specification]
     dataset = build_dataset(run.study)
     frame = pseudonymise(dataset.frame)
@@ -111,6 +125,8 @@ def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             percent=5 + 90 * (number - 1) // len(specs),
         )
         results.extend(run_models(frame, [spec]))
+    _progress(run.pk, step="Describing the sample", percent=96)
+    descriptives = describe(frame)
     provenance = {
         "dataset_hash": dataset.content_hash,
         "rows": len(dataset.frame),
@@ -119,7 +135,7 @@ def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         "requested_by": run.requested_by.get_username() if run.requested_by else "",
         "run_at": timezone.now().isoformat(),
     }
-    return results, provenance
+    return results, provenance, descriptives
 
 
 def _progress(run_id: int, *, step: str, percent: int) -> None:
@@ -137,6 +153,67 @@ def _finish(run_id: int, *, status: str, **fields: Any) -> None:
         finished_at=timezone.now(),
         **fields,
     )
+
+
+TABLE_ONE = [
+    "age",
+    "sex",
+    "education",
+    "pain_duration_months",
+    "baseline_pain_severity",
+    "baseline_hads_anxiety",
+    "baseline_hads_depression",
+    "baseline_partnership_clinician",
+    "baseline_partnership_confidence",
+    "baseline_selfmgmt_total",
+]
+BASELINE_SCORES = [name for name in TABLE_ONE if name.startswith("baseline_")]
+FOLLOW_UP_MARKER = "followup_selfmgmt_total"
+
+
+def describe(frame: pd.DataFrame) -> dict[str, Any]:
+    """The sample behind the models: Table 1, correlations, attrition, change."""
+    present = [name for name in TABLE_ONE if name in frame.columns]
+    scores = [name for name in BASELINE_SCORES if name in frame.columns]
+    described: dict[str, Any] = {
+        "table_one": _records(descriptives.table_one(frame, columns=present)),
+        "correlations": _records(descriptives.correlations(frame, scores).round(3)),
+    }
+    if FOLLOW_UP_MARKER in frame.columns:
+        completed = frame[FOLLOW_UP_MARKER].notna()
+        compared = descriptives.completers_compared(
+            frame, completed=completed, columns=scores
+        )
+        described["completers"] = _records(compared.set_index("variable").round(3))
+    described["mixed_models"] = [
+        descriptives.mixed_model(
+            frame, score=score, timepoints=["baseline", "followup"]
+        )
+        for score in SELF_MANAGEMENT_SCORES
+    ]
+    return _json_safe(described)
+
+
+def _records(table: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "columns": [str(c) for c in table.columns],
+        "rows": [
+            [str(index), *row]
+            for index, row in zip(table.index, table.values.tolist(), strict=True)
+        ],
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    return value
 
 
 def pseudonym(study_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 from django import forms
@@ -174,3 +175,132 @@ def present_model(model: dict[str, Any]) -> dict[str, Any]:
             for case in diagnostics.get("influential", [])
         ],
     }
+
+
+# Diagnostics plots and the files to reproduce a run elsewhere.
+
+
+class DataChanged(Exception):
+    """The study's data are not those the run analysed."""
+
+
+def _run_frame(run: AnalysisRun):
+    """The run's dataset, pseudonymised as the run saw it, or DataChanged."""
+    from analysis.dataset import build_dataset
+
+    dataset = build_dataset(run.study)
+    if dataset.content_hash != (run.provenance or {}).get("dataset_hash"):
+        raise DataChanged
+    return runs.pseudonymise(dataset.frame)
+
+
+def _data_changed(run: AnalysisRun) -> HttpResponse:
+    return HttpResponse(
+        f"The data of {run.study.name} have changed since analysis run {run.pk} "
+        "finished, so its models can no longer be drawn or exported from the same "
+        "data. Start a new run to analyse the current data.",
+        status=409,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+def _specs(run: AnalysisRun) -> list:
+    from analysis.specification import ModelSpec
+
+    return [ModelSpec.from_dict(data) for data in run.specification]
+
+
+def _attachment(body, content_type: str, name: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _file_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "model"
+
+
+def _diagnostics(request, pk: int, name: str, fmt: str):
+    from analysis import plots, reproduce
+    from analysis.regression import AnalysisError
+
+    run = _finished_run(request, pk)
+    spec = next((spec for spec in _specs(run) if spec.name == name), None)
+    fitted = [m for m in run.results if m.get("name") == name and "error" not in m]
+    if spec is None or not fitted:
+        raise Http404("This run has no fitted model of that name.")
+    try:
+        frame = _run_frame(run)
+    except DataChanged:
+        return _data_changed(run)
+    try:
+        result = reproduce.fit_spec(frame, spec)
+    except AnalysisError as error:
+        raise Http404(str(error)) from error
+    title = f"Residual diagnostics: {spec.name} (n = {result.n})"
+    figure = plots.diagnostic_figure(
+        result.diagnostics.fitted, result.diagnostics.residuals, title=title
+    )
+    body = plots.render(
+        figure,
+        fmt,
+        title=title,
+        description=f"Final block of the hierarchical regression of {spec.outcome}: "
+        "residuals against fitted values, and a normal Q-Q plot of standardised "
+        "residuals.",
+    )
+    content_type = "image/svg+xml; charset=utf-8" if fmt == "svg" else "image/png"
+    file_name = (
+        f"{run.study.slug}-analysis-{run.pk}-{_file_part(name)}-diagnostics.{fmt}"
+    )
+    return _attachment(body, content_type, file_name)
+
+
+@access.role_required(*runs.ANALYSIS_ROLES)
+def diagnostics_svg(request, pk: int, name: str):
+    return _diagnostics(request, pk, name, "svg")
+
+
+@access.role_required(*runs.ANALYSIS_ROLES)
+def diagnostics_png(request, pk: int, name: str):
+    return _diagnostics(request, pk, name, "png")
+
+
+@access.role_required(*runs.ANALYSIS_ROLES)
+def data_csv(request, pk: int):
+    from analysis import reproduce
+
+    run = _finished_run(request, pk)
+    try:
+        frame = _run_frame(run)
+    except DataChanged:
+        return _data_changed(run)
+    return _attachment(
+        reproduce.data_csv(frame, _specs(run)),
+        "text/csv; charset=utf-8",
+        f"{run.study.slug}-analysis-{run.pk}-data.csv",
+    )
+
+
+@access.role_required(*runs.ANALYSIS_ROLES)
+def reproduce_r(request, pk: int):
+    from analysis import reproduce
+
+    run = _finished_run(request, pk)
+    try:
+        frame = _run_frame(run)
+    except DataChanged:
+        return _data_changed(run)
+    provenance = run.provenance or {}
+    heading = (
+        f"Analysis run {run.pk} of {run.study.name} ({run.preset}); dataset SHA-256 "
+        f"{provenance.get('dataset_hash', 'unknown')}"
+    )
+    script = reproduce.r_script(
+        _specs(run), frame=frame, results=run.results, heading=heading
+    )
+    return _attachment(
+        script,
+        "text/plain; charset=utf-8",
+        f"{run.study.slug}-analysis-{run.pk}-reproduce.R",
+    )

@@ -208,3 +208,40 @@ def test_coefficient_rows_are_long_format_and_skip_failed_models():
     assert list(runs.coefficient_rows(results)) == [
         ("m", "1: Demographics", "age", 1.5, 0.5, 0.2, 3.0, 0.004, 0.5, 2.5, 1.1)
     ]
+
+
+def test_a_run_describes_its_sample(demo_study):
+    import json
+
+    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    runs.perform(run.pk)
+    run.refresh_from_db()
+    described = run.descriptives
+    json.dumps(described, allow_nan=False)
+    table = described["table_one"]
+    assert table["columns"][0] == "All participants"
+    assert ["N", str(demo_study.participants.count())] == table["rows"][0][:2]
+    assert described["correlations"]["columns"][0] == "baseline_pain_severity"
+    assert described["completers"]["columns"][:2] == [
+        "completers_n",
+        "completers_mean",
+    ]
+    assert [m["score"] for m in described["mixed_models"]] == [
+        "selfmgmt_knowledge",
+        "selfmgmt_partnership",
+        "selfmgmt_symptoms",
+        "selfmgmt_coping",
+        "selfmgmt_total",
+    ]
+
+
+def test_the_run_page_shows_the_sample_tables(demo_study):
+    from django.template.loader import render_to_string
+
+    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    runs.perform(run.pk)
+    run.refresh_from_db()
+    html = render_to_string("analysis/_descriptives.html", {"run": run})
+    assert "Table 1. Characteristics" in html
+    assert "linear mixed model" in html
+    assert "All participants" in html

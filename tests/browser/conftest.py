@@ -33,7 +33,7 @@ def page(browser, live_server):
         base_url=live_server.url, viewport={"width": 1280, "height": 900}
     )
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(30000)
     yield page
     context.close()
 
@@ -48,7 +48,7 @@ def phone(browser, live_server):
         has_touch=True,
     )
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(30000)
     yield page
     context.close()
 

@@ -55,7 +55,10 @@ def test_wrong_password_shows_an_error_and_keeps_the_username(page, demo_study):
 def test_staff_log_out_from_the_menu_on_a_phone(phone, demo_study):
     log_in_demo(phone, "coordinator")
     phone.get_by_role("button", name="Show navigation").click()
+    # Bootstrap animates the menu open; wait until it has finished.
+    phone.locator("#main-nav.collapse.show").wait_for()
     phone.get_by_role("button", name="coordinator").click()
+    phone.locator(".dropdown-menu.show").wait_for()
     phone.get_by_role("button", name="Log out").click()
     phone.get_by_role("heading", name="Log in").wait_for()
     phone.goto("/")
