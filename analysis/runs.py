@@ -169,6 +169,14 @@ TABLE_ONE = [
 ]
 BASELINE_SCORES = [name for name in TABLE_ONE if name.startswith("baseline_")]
 FOLLOW_UP_MARKER = "followup_selfmgmt_total"
+COMPARISON_LABELS = {
+    "completers_n": "Completers n",
+    "completers_mean": "Completers mean",
+    "completers_sd": "Completers SD",
+    "others_n": "Others n",
+    "others_mean": "Others mean",
+    "others_sd": "Others SD",
+}
 
 
 def describe(frame: pd.DataFrame) -> dict[str, Any]:
@@ -184,7 +192,9 @@ def describe(frame: pd.DataFrame) -> dict[str, Any]:
         compared = descriptives.completers_compared(
             frame, completed=completed, columns=scores
         )
-        described["completers"] = _records(compared.set_index("variable").round(3))
+        described["completers"] = _records(
+            compared.set_index("variable").round(3).rename(columns=COMPARISON_LABELS)
+        )
     described["mixed_models"] = [
         descriptives.mixed_model(
             frame, score=score, timepoints=["baseline", "followup"]

@@ -223,8 +223,8 @@ def test_a_run_describes_its_sample(demo_study):
     assert ["N", str(demo_study.participants.count())] == table["rows"][0][:2]
     assert described["correlations"]["columns"][0] == "baseline_pain_severity"
     assert described["completers"]["columns"][:2] == [
-        "completers_n",
-        "completers_mean",
+        "Completers n",
+        "Completers mean",
     ]
     assert [m["score"] for m in described["mixed_models"]] == [
         "selfmgmt_knowledge",
