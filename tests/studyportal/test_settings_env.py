@@ -43,6 +43,27 @@ def test_it_refuses_to_start_without_secret_key_when_debug_is_off():
     assert "SECRET_KEY must be set" in result.stderr
 
 
+def test_manage_py_runs_in_development_mode_with_nothing_set():
+    # The checks run before every commit need no configuration at all.
+    result = run_manage("makemigrations", "--check", "--dry-run", env={})
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
+
+
+def test_wsgi_application_stays_strict_with_nothing_set():
+    clean = {k: v for k, v in os.environ.items() if k in INHERITED}
+    result = subprocess.run(
+        [sys.executable, "-c", "import studyportal.wsgi"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
 def test_it_uses_a_development_key_only_with_debug():
     assert config.read_secret_key({}, debug=True) == config.DEV_SECRET_KEY
     with pytest.raises(ImproperlyConfigured):
