@@ -309,11 +309,18 @@ class InstrumentForm(forms.Form):
         return cleaned
 
     def page_answers(self) -> dict[str, Any]:
-        """This page's answers, JSON-ready, hidden items removed (after is_valid)."""
+        """This page's answers, JSON-ready, hidden items removed (after is_valid).
+
+        On an invalid page the answers that passed are kept and those with an
+        error are left out, so moving away never loses what was entered well.
+        """
         result = {}
+        hidden = self.resolved.hidden if self.resolved else frozenset()
+        cleaned = getattr(self, "cleaned_data", {})
         for item in self.items():
-            if item.name in self.fields and item.name not in self.resolved.hidden:
-                value = to_answer(item, self.cleaned_data.get(item.name))
+            name = item.name
+            if name in self.fields and name not in hidden and name not in self.errors:
+                value = to_answer(item, cleaned.get(name))
                 if value is not None:
                     result[item.name] = value
         return result

@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from instruments import questionnaire
-from instruments.forms import InstrumentForm, to_answer
+from instruments.forms import InstrumentForm
 from participants import links, messaging, tablet
 from studyportal.errors import DomainError
 
@@ -118,9 +118,10 @@ def page(request, token, visit, pages, number):
         valid = form.is_valid()
         mode, device = _mode_and_device(request, visit)
         # Keep whatever is valid on every page change, even when moving back.
-        keep = form.page_answers() if valid else _valid_part(form)
         try:
-            questionnaire.save_page(visit, current, keep, mode=mode, device=device)
+            questionnaire.save_page(
+                visit, current, form.page_answers(), mode=mode, device=device
+            )
         except DomainError:
             return redirect("questionnaire:start", token=token)
         if request.POST.get("go") == "autosave":
@@ -133,20 +134,6 @@ def page(request, token, visit, pages, number):
     context = _context(request, token, visit, pages, form=form, page=current)
     context["percent"] = round(100 * (current.number - 1) / max(len(pages), 1))
     return render(request, "questionnaire/page.html", context)
-
-
-def _valid_part(form: InstrumentForm) -> dict:
-    cleaned = getattr(form, "cleaned_data", {}) or {}
-    hidden = form.resolved.hidden if form.resolved else frozenset()
-    kept = {}
-    for item in form.items():
-        if item.name in form.fields and item.name not in form.errors:
-            if item.name in hidden:
-                continue
-            value = to_answer(item, cleaned.get(item.name))
-            if value is not None:
-                kept[item.name] = value
-    return kept
 
 
 def _page_url(token: str, number: int, total: int | None = None) -> str:

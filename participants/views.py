@@ -113,11 +113,22 @@ def consent_take(request, pk):
         return redirect("participants:screening_list")
     if record.outcome == ScreeningOutcome.CONSENTED:
         return redirect("participants:enrol", pk=record.pk)
+    return _take_consent(
+        request,
+        screening=record,
+        participant=None,
+        done=redirect("participants:enrol", pk=record.pk),
+        failed=redirect("participants:screening_list"),
+    )
+
+
+def _take_consent(request, *, screening, participant, done, failed):
+    """The consent page, for a first consent or a participant's re-consent."""
     try:
-        consent_form = consent.current_form(record.study)
+        consent_form = consent.current_form(screening.study)
     except DomainError as error:
         messages.error(request, error.message)
-        return redirect("participants:screening_list")
+        return failed
     form = ConsentFormForm(
         request.POST or None, request.FILES or None, consent_form=consent_form
     )
@@ -125,7 +136,8 @@ def consent_take(request, pk):
         data = form.cleaned_data
         try:
             consent.record_consent(
-                screening=record,
+                screening=screening,
+                participant=participant,
                 form=consent_form,
                 method=data["method"],
                 agreed=form.agreed(),
@@ -138,9 +150,14 @@ def consent_take(request, pk):
         except DomainError as error:
             form.add_domain_error(error)
         else:
-            messages.success(request, "Consent recorded.")
-            return redirect("participants:enrol", pk=record.pk)
-    context = {"form": form, "record": record, "consent_form": consent_form}
+            messages.success(request, f"Consent to {consent_form} recorded.")
+            return done
+    context = {
+        "form": form,
+        "record": screening,
+        "consent_form": consent_form,
+        "participant": participant,
+    }
     return render(request, "participants/consent_form.html", context)
 
 
@@ -419,43 +436,13 @@ def _staff_entry(request, participant, visit, instrument, mode):
 def reconsent(request, pk):
     """Consent again to a newer consent form version."""
     participant = _participant_or_404(request, pk)
-    try:
-        consent_form = consent.current_form(participant.study)
-    except DomainError as error:
-        messages.error(request, error.message)
-        return redirect(participant)
-    form = ConsentFormForm(
-        request.POST or None, request.FILES or None, consent_form=consent_form
+    return _take_consent(
+        request,
+        screening=participant.screening,
+        participant=participant,
+        done=redirect(participant),
+        failed=redirect(participant),
     )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            consent.record_consent(
-                screening=participant.screening,
-                participant=participant,
-                form=consent_form,
-                method=data["method"],
-                agreed=form.agreed(),
-                consented_on=data["consented_on"],
-                taken_by=request.user,
-                today=timezone.localdate(),
-                typed_name=data["typed_name"],
-                scanned_form=data["scanned_form"],
-            )
-        except DomainError as error:
-            form.add_domain_error(error)
-        else:
-            messages.success(
-                request, f"{participant.code} consented to {consent_form}."
-            )
-            return redirect(participant)
-    context = {
-        "form": form,
-        "record": participant.screening,
-        "consent_form": consent_form,
-        "participant": participant,
-    }
-    return render(request, "participants/consent_form.html", context)
 
 
 @access.role_required(*FOLLOWING_UP)
