@@ -16,7 +16,13 @@ import pandas as pd
 from instruments.definitions import Definition, Item
 from instruments.models import InstrumentVersion, Response, ResponseStatus
 from participants.enrolment import characteristics_instrument_slug
-from participants.models import Participant, ParticipantStatus, Site, Study
+from participants.models import (
+    Participant,
+    ParticipantStatus,
+    Site,
+    Study,
+    TimepointInstrument,
+)
 
 LEADING_VARIABLES = {
     "site": "Site",
@@ -128,8 +134,11 @@ def _score_columns(
                 )
             labels.setdefault(
                 column,
-                f"{definition.title}: {score_labels.get(name, name)} "
-                f"({row['visit__timepoint__label']})",
+                score_label(
+                    definition,
+                    score_labels.get(name, name),
+                    row["visit__timepoint__label"],
+                ),
             )
             values.setdefault(column, {})[row["visit__participant__code"]] = result.get(
                 "value"
@@ -162,7 +171,7 @@ def _characteristic_columns(
                 column = f"{item.name}_{code}"
                 ticked = [int(code in (value or [])) for value in given]
                 columns[column] = pd.Series(ticked, index=codes, dtype="Int64")
-                labels[column] = f"{item.label}: {label}"
+                labels[column] = ticked_label(item, label)
         elif item.type in SINGLE_CHOICE_TYPES:
             choices = dict(item.choice_list)
             columns[item.name] = pd.Series(
@@ -179,6 +188,14 @@ def _characteristic_columns(
             ).astype("float64")
             labels[item.name] = item.label
     return pd.DataFrame(columns), labels
+
+
+def score_label(definition: Definition, score: str, timepoint: str) -> str:
+    return f"{definition.title}: {score} ({timepoint})"
+
+
+def ticked_label(item: Item, choice: str) -> str:
+    return f"{item.label}: {choice}"
 
 
 def analysed_items(definition: Definition) -> list[Item]:
@@ -226,3 +243,68 @@ def content_hash(frame: pd.DataFrame) -> str:
     canonical = frame.sort_index().reindex(columns=sorted(frame.columns))
     text = canonical.to_csv(lineterminator="\n", date_format="%Y-%m-%d")
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# What the dataset will hold, read from the study's protocol alone.
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    label: str
+    # Categorical variables list their levels; numeric ones have none.
+    levels: tuple[str, ...] = ()
+
+    @property
+    def categorical(self) -> bool:
+        return bool(self.levels)
+
+
+def variable_catalogue(study: Study) -> list[Variable]:
+    """The variables a model of ``study`` can use, in protocol order.
+
+    Built from the timepoints' instruments at their latest versions, without
+    reading any response, so it costs the same for 50 participants or 100,000.
+    Names and labels are those ``build_dataset`` gives the same columns.
+    """
+    site_codes = tuple(study.sites.order_by("code").values_list("code", flat=True))
+    catalogue = [Variable("site", LEADING_VARIABLES["site"], site_codes)]
+    slug = characteristics_instrument_slug(study)
+    links = (
+        TimepointInstrument.objects.filter(timepoint__study=study)
+        .select_related("timepoint", "instrument")
+        .order_by("timepoint__order", "order")
+    )
+    scores: list[Variable] = []
+    for link in links:
+        version = link.instrument.latest_version()
+        if version is None:
+            continue
+        definition = version.parsed
+        if link.instrument.slug == slug:
+            catalogue += _characteristic_variables(definition)
+            continue
+        scores += [
+            Variable(
+                f"{link.timepoint.code}_{score.name}",
+                score_label(definition, score.label, link.timepoint.label),
+            )
+            for score in definition.scores
+        ]
+    return catalogue + scores
+
+
+def _characteristic_variables(definition: Definition) -> list[Variable]:
+    variables = []
+    for item in analysed_items(definition):
+        if item.type == "checkbox":
+            variables += [
+                Variable(f"{item.name}_{code}", ticked_label(item, label))
+                for code, label in item.choice_list
+            ]
+        elif item.type in SINGLE_CHOICE_TYPES:
+            levels = tuple(label for _, label in item.choice_list)
+            variables.append(Variable(item.name, item.label, levels))
+        else:
+            variables.append(Variable(item.name, item.label))
+    return variables

@@ -13,7 +13,7 @@ import pandas as pd
 from statsmodels.imputation.mice import MICE, MICEData
 from statsmodels.regression.linear_model import OLS
 
-from analysis.regression import AnalysisError
+from analysis.regression import INTERCEPT, AnalysisError
 from analysis.specification import ModelSpec
 
 
@@ -71,7 +71,7 @@ def pooled_fit(
     result = MICE(formula, OLS, imputer).fit(
         n_burnin=burn_in, n_imputations=imputations
     )
-    names = ["(Intercept)"] + [label for _, label in terms]
+    names = [INTERCEPT] + [label for _, label in terms]
     conf = np.asarray(result.conf_int())
     return {
         "name": spec.name,

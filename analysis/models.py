@@ -4,6 +4,11 @@ from django.urls import reverse
 
 from participants.models import Study
 
+PRESET_TITLES = {
+    "reference": "Reference study: self-management on partnership",
+    "custom": "Custom specification",
+}
+
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -20,6 +25,9 @@ class AnalysisRun(models.Model):
     )
     # A preset's name, or "custom" when the specification was written by hand.
     preset = models.CharField(max_length=50)
+    title = models.CharField(
+        max_length=120, blank=True, help_text="The investigator's name for the run."
+    )
     # ModelSpec.as_dict() for each model, so the run can be repeated exactly.
     specification = models.JSONField(default=list)
     status = models.CharField(
@@ -58,6 +66,10 @@ class AnalysisRun(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("analysis:run_detail", args=[self.pk])
+
+    @property
+    def description(self) -> str:
+        return self.title or PRESET_TITLES.get(self.preset, self.preset)
 
     @property
     def in_progress(self) -> bool:

@@ -39,7 +39,7 @@ from studyportal import access
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("django", "pandas", "statsmodels", "numpy")
 COEFFICIENT_FIELDS = ("b", "se", "beta", "t", "p", "ci_low", "ci_high", "vif")
-TABLE_HEADER = ("model", "block", "term", *COEFFICIENT_FIELDS)
+TABLE_HEADER = ("model", "block", "term", "label", *COEFFICIENT_FIELDS)
 ANALYSIS_ROLES = (Role.INVESTIGATOR, access.ADMIN)
 
 
@@ -61,21 +61,49 @@ def runs_for(user) -> QuerySet[AnalysisRun]:
 
 
 @transaction.atomic
-def request_run(*, study: Study, preset: str, user) -> AnalysisRun:
-    """Queue a run of ``preset`` on ``study``; the worker starts once this commits."""
+def request_run(
+    *,
+    study: Study,
+    user,
+    preset: str = "",
+    specs: list[ModelSpec] | None = None,
+    title: str = "",
+) -> AnalysisRun:
+    """Queue a run of ``preset`` or of ``specs`` on ``study``.
+
+    The worker starts once this commits.
+    """
     from analysis.tasks import perform_run
 
-    if preset not in PRESETS:
-        raise ValueError(f"There is no analysis preset called {preset!r}.")
+    if specs is None:
+        if preset not in PRESETS:
+            raise ValueError(f"There is no analysis preset called {preset!r}.")
+        specs = PRESETS[preset]()
+    elif not specs:
+        raise ValueError("A run needs at least one model.")
+    else:
+        preset = preset or "custom"
     run = AnalysisRun.objects.create(
         study=study,
         preset=preset,
-        specification=[spec.as_dict() for spec in PRESETS[preset]()],
+        title=title,
+        specification=[spec.as_dict() for spec in specs],
         step="Waiting for a worker",
         requested_by=user,
     )
     transaction.on_commit(lambda: perform_run.delay(run.pk))
     return run
+
+
+def request_again(run: AnalysisRun, *, user) -> AnalysisRun:
+    """The same specification on the study's current data, as a new run."""
+    return request_run(
+        study=run.study,
+        user=user,
+        preset=run.preset,
+        specs=[ModelSpec.from_dict(data) for data in run.specification],
+        title=run.title,
+    )
 
 
 def perform(run_id: int) -> bool:
@@ -124,7 +152,9 @@ def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any], dict]:
             step=f"Fitting model {number} of {len(specs)}: {spec.name}",
             percent=5 + 90 * (number - 1) // len(specs),
         )
-        results.extend(run_models(frame, [spec]))
+        results.extend(
+            label_model(model, dataset.variables) for model in run_models(frame, [spec])
+        )
     _progress(run.pk, step="Describing the sample", percent=96)
     descriptives = describe(frame)
     provenance = {
@@ -136,6 +166,25 @@ def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any], dict]:
         "run_at": timezone.now().isoformat(),
     }
     return results, provenance, descriptives
+
+
+def label_model(model: dict[str, Any], variables: dict[str, str]) -> dict[str, Any]:
+    """The model with a label for its outcome and for each of its terms.
+
+    A dummy term ``sex[Male]`` reads "Sex: Male"; a term without a label in the
+    dataset keeps its name.
+    """
+    labels = {}
+    for block in model.get("blocks", []):
+        for coefficient in block["coefficients"]:
+            term = coefficient["term"]
+            column, _, level = term.partition("[")
+            if level:
+                labels[term] = f"{variables.get(column, column)}: {level[:-1]}"
+            else:
+                labels[term] = variables.get(term, term)
+    outcome = variables.get(model["outcome"], model["outcome"])
+    return {**model, "outcome_label": outcome, "labels": labels}
 
 
 def _progress(run_id: int, *, step: str, percent: int) -> None:
@@ -263,13 +312,16 @@ def coefficient_rows(results: list[dict[str, Any]]) -> Iterator[tuple]:
         if "error" in model:
             continue
         names = model.get("block_names") or []
+        labels = model.get("labels") or {}
         for block in model["blocks"]:
             number = block["number"]
             label = names[number - 1] if number <= len(names) else f"Block {number}"
             for coefficient in block["coefficients"]:
+                term = coefficient["term"]
                 yield (
                     model["name"],
                     f"{number}: {label}",
-                    coefficient["term"],
+                    term,
+                    labels.get(term, term),
                     *(coefficient[field] for field in COEFFICIENT_FIELDS),
                 )

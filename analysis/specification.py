@@ -80,6 +80,53 @@ def reference_preset() -> list[ModelSpec]:
 
 
 PRESETS = {"reference": reference_preset}
+SAMPLES = {
+    "all": "Everyone with the variables (complete cases)",
+    "completers": "Only participants who completed the follow-up",
+}
+
+
+def custom_specs(
+    *,
+    outcomes: list[str],
+    blocks: list[list[str]],
+    block_names: list[str],
+    categorical: dict[str, str | None],
+    sample: str = "all",
+    site_covariate: bool = False,
+    baseline_of: dict[str, str] | None = None,
+    swap: dict[str, dict[str, str]] | None = None,
+) -> list[ModelSpec]:
+    """One model per outcome, each with the same ordered blocks.
+
+    ``swap`` maps an outcome to predictors replaced in its model only (a
+    baseline score by the same score at the outcome's timepoint); ``baseline_of``
+    maps an outcome to its own earlier value, which then joins the first block
+    of that outcome's model. Together they give the reference design at
+    follow-up.
+    """
+    if sample not in SAMPLES:
+        raise ValueError(f"There is no sample called {sample!r}.")
+    specs = []
+    for outcome in outcomes:
+        replaced = (swap or {}).get(outcome, {})
+        own = [[replaced.get(name, name) for name in block] for block in blocks]
+        earlier = (baseline_of or {}).get(outcome)
+        if earlier and all(earlier not in block for block in own):
+            own[0].append(earlier)
+        used = {name for block in own for name in block}
+        specs.append(
+            ModelSpec(
+                name=outcome,
+                outcome=outcome,
+                blocks=own,
+                block_names=list(block_names),
+                categorical={k: v for k, v in categorical.items() if k in used},
+                sample=sample,
+                site_covariate=site_covariate,
+            )
+        )
+    return specs
 
 
 def sample_for(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:

@@ -7,35 +7,20 @@ import io
 import re
 from typing import Any
 
-from django import forms
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 from openpyxl import Workbook
 
 from analysis import runs
+from analysis.dataset import variable_catalogue
+from analysis.forms import SpecificationForm, StartRunForm, initial_from
 from analysis.models import AnalysisRun, RunStatus
-from analysis.specification import PRESETS
+from analysis.specification import PRESETS, ModelSpec
 from participants.dashboard_views import neutralise
 from studyportal import access
 
-PRESET_LABELS = {"reference": "Reference study: self-management on partnership"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-class StartRunForm(forms.Form):
-    study = forms.ModelChoiceField(queryset=None, empty_label=None)
-    preset = forms.ChoiceField(label="Analysis")
-
-    def __init__(self, *args, user, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        studies = runs.analysis_studies(user).order_by("name")
-        self.fields["study"].queryset = studies
-        if studies.count() == 1:
-            self.fields["study"].widget = forms.HiddenInput()
-            self.fields["study"].initial = studies.first().pk
-        self.fields["preset"].choices = [
-            (name, PRESET_LABELS.get(name, name)) for name in PRESETS
-        ]
 
 
 @access.role_required(*runs.ANALYSIS_ROLES)
@@ -48,8 +33,56 @@ def run_list(request):
             user=request.user,
         )
         return redirect(run)
-    context = {"form": form, "runs": runs.runs_for(request.user)[:50]}
+    context = {
+        "form": form,
+        "runs": runs.runs_for(request.user)[:50],
+        "studies": runs.analysis_studies(request.user).order_by("name"),
+    }
     return render(request, "analysis/run_list.html", context)
+
+
+@access.role_required(*runs.ANALYSIS_ROLES)
+def specify(request, study_pk: int):
+    """Build a specification by hand, from scratch or from an earlier run."""
+    study = get_object_or_404(runs.analysis_studies(request.user), pk=study_pk)
+    first = study.timepoints.order_by("order").first()
+    baseline_code = first.code if first else ""
+    initial = _starting_point(request, study, baseline_code)
+    form = SpecificationForm(
+        request.POST or None,
+        initial=initial,
+        variables=variable_catalogue(study),
+        baseline_code=baseline_code,
+    )
+    if request.method == "POST" and form.is_valid():
+        run = runs.request_run(
+            study=study,
+            user=request.user,
+            specs=form.cleaned_data["specs"],
+            title=form.cleaned_data["title"],
+        )
+        return redirect(run)
+    return render(request, "analysis/specify.html", {"study": study, "form": form})
+
+
+def _starting_point(request, study, baseline_code: str) -> dict:
+    source = request.GET.get("from", "")
+    if source in PRESETS:
+        return initial_from(PRESETS[source](), baseline_code=baseline_code)
+    if source.isdigit():
+        run = runs.runs_for(request.user).filter(study=study, pk=source).first()
+        if run is not None:
+            specs = [ModelSpec.from_dict(data) for data in run.specification]
+            initial = initial_from(specs, baseline_code=baseline_code)
+            return {**initial, "title": run.title}
+    return {}
+
+
+@require_POST
+@access.role_required(*runs.ANALYSIS_ROLES)
+def run_again(request, pk: int):
+    run = get_object_or_404(runs.runs_for(request.user), pk=pk)
+    return redirect(runs.request_again(run, user=request.user))
 
 
 @access.role_required(*runs.ANALYSIS_ROLES)
@@ -130,7 +163,12 @@ def p_value(value: float | None) -> str:
 
 def present_model(model: dict[str, Any]) -> dict[str, Any]:
     """One model's results as the strings an APA table shows."""
-    shown = {"name": model["name"], "outcome": model["outcome"]}
+    labels = model.get("labels") or {}
+    shown = {
+        "name": model["name"],
+        "outcome": model["outcome"],
+        "outcome_label": model.get("outcome_label") or model["outcome"],
+    }
     if "error" in model:
         return {**shown, "error": model["error"]}
     names = model.get("block_names") or []
@@ -150,6 +188,7 @@ def present_model(model: dict[str, Any]) -> dict[str, Any]:
                 "rows": [
                     {
                         "term": c["term"],
+                        "label": labels.get(c["term"], c["term"]),
                         "b": number(c["b"]),
                         "se": number(c["se"]),
                         "beta": proportion(c["beta"], 2),

@@ -32,6 +32,8 @@ RESULTS = [
         "name": "baseline_selfmgmt_total",
         "outcome": "baseline_selfmgmt_total",
         "block_names": ["Demographics"],
+        "outcome_label": "Self-management total (Baseline)",
+        "labels": {COEFFICIENT["term"]: "=1+1 label from a dictionary"},
         "n": 40,
         "reference_levels": {},
         "blocks": [
@@ -106,6 +108,7 @@ def urls(run):
     return [
         reverse("analysis:run_list"),
         reverse("analysis:run_detail", args=[run.pk]),
+        reverse("analysis:specify", args=[run.study.pk]),
         reverse("analysis:tables_csv", args=[run.pk]),
         reverse("analysis:tables_xlsx", args=[run.pk]),
     ]
@@ -127,6 +130,8 @@ def test_clinic_staff_and_coordinators_may_not_open_analysis(client, done_run, r
     for url in urls(done_run):
         assert client.get(url).status_code == 403
     assert client.post(reverse("analysis:run_list")).status_code == 403
+    again = reverse("analysis:run_again", args=[done_run.pk])
+    assert client.post(again).status_code == 403
     assert not AnalysisRun.objects.exclude(pk=done_run.pk).exists()
 
 
@@ -225,14 +230,16 @@ def test_tables_csv_is_long_format_with_formulas_neutralised(client, done_run):
     assert "attachment" in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0] == list(runs.TABLE_HEADER)
-    assert rows[1][:4] == [
+    assert rows[1][:5] == [
         "baseline_selfmgmt_total",
         "1: Demographics",
+        "(Intercept)",
         "(Intercept)",
         "-1.5",
     ]
     assert rows[2][2] == '\'=HYPERLINK("http://x")'
-    assert rows[2][3:] == [
+    assert rows[2][3] == "'=1+1 label from a dictionary"
+    assert rows[2][4:] == [
         "-1.5",
         "0.5",
         "-0.2",
@@ -252,10 +259,11 @@ def test_tables_xlsx_reads_back_with_numbers_as_numbers(client, done_run):
     sheet = load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == runs.TABLE_HEADER
-    assert rows[1][2:5] == ("(Intercept)", -1.5, 0.5)
-    assert rows[1][5] is None
+    assert rows[1][2:6] == ("(Intercept)", "(Intercept)", -1.5, 0.5)
+    assert rows[1][6] is None
     assert rows[2][2] == '\'=HYPERLINK("http://x")'
-    assert rows[2][3] == -1.5
+    assert rows[2][3] == "'=1+1 label from a dictionary"
+    assert rows[2][4] == -1.5
 
 
 def test_results_pages_hold_no_study_ids_or_contact_details(client, study):

@@ -51,6 +51,8 @@ def test_perform_stores_results_with_provenance(demo_study):
     fitted = [model for model in run.results if "error" not in model]
     assert fitted, run.results
     assert {"blocks", "n", "diagnostics"} <= set(fitted[0])
+    assert fitted[0]["outcome_label"].startswith("Looking after your back pain")
+    assert fitted[0]["labels"]["sex[Male]"] == "Sex: Male"
     provenance = run.provenance
     assert len(provenance["dataset_hash"]) == 64
     assert provenance["rows"] == demo_study.participants.count()
@@ -185,6 +187,7 @@ def test_coefficient_rows_are_long_format_and_skip_failed_models():
             "name": "m",
             "outcome": "y",
             "block_names": ["Demographics"],
+            "labels": {"age": "Age (years)"},
             "blocks": [
                 {
                     "number": 1,
@@ -206,8 +209,40 @@ def test_coefficient_rows_are_long_format_and_skip_failed_models():
         },
     ]
     assert list(runs.coefficient_rows(results)) == [
-        ("m", "1: Demographics", "age", 1.5, 0.5, 0.2, 3.0, 0.004, 0.5, 2.5, 1.1)
+        (
+            "m",
+            "1: Demographics",
+            "age",
+            "Age (years)",
+            *(1.5, 0.5, 0.2, 3.0, 0.004, 0.5, 2.5, 1.1),
+        )
     ]
+
+
+def test_terms_and_outcome_are_labelled_from_the_dataset():
+    model = {
+        "name": "m",
+        "outcome": "baseline_pain",
+        "blocks": [
+            {"coefficients": [{"term": "(Intercept)"}, {"term": "sex[Male]"}]},
+            {"coefficients": [{"term": "age"}, {"term": "unlabelled"}]},
+        ],
+    }
+    variables = {"baseline_pain": "Pain (Baseline)", "sex": "Sex", "age": "Age"}
+
+    labelled = runs.label_model(model, variables)
+
+    assert labelled["outcome_label"] == "Pain (Baseline)"
+    assert labelled["labels"] == {
+        "(Intercept)": "(Intercept)",
+        "sex[Male]": "Sex: Male",
+        "age": "Age",
+        "unlabelled": "unlabelled",
+    }
+    assert (
+        runs.label_model({"name": "m", "outcome": "x", "error": "no"}, {})["labels"]
+        == {}
+    )
 
 
 def test_a_run_describes_its_sample(demo_study):

@@ -1,24 +1,32 @@
 import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.dataset import build_dataset
-from analysis.specification import PRESETS, run_models
+from analysis.runs import label_model
+from analysis.specification import PRESETS, ModelSpec, run_models
 from participants.models import Study
 
 
 class Command(BaseCommand):
     help = (
-        "Run a preset analysis now on the study's data and print the results "
-        "(the same code an analysis run uses)."
+        "Run a preset analysis, or a specification from a JSON file, now on the "
+        "study's data and print the results (the same code an analysis run uses)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--preset", default="reference", choices=sorted(PRESETS))
+        parser.add_argument(
+            "--spec",
+            type=Path,
+            help="JSON file with a list of model specifications, as an analysis "
+            "run stores them (overrides --preset)",
+        )
         parser.add_argument("--format", default="json", choices=["json"])
         parser.add_argument("--study", help="Study slug (default: the only study)")
 
-    def handle(self, *args, preset: str, study: str | None, **options):
+    def handle(self, *args, preset: str, spec: Path | None, study: str | None, **_):
         studies = Study.objects.all()
         if study:
             studies = studies.filter(slug=study)
@@ -28,14 +36,34 @@ class Command(BaseCommand):
                 if studies.exists()
                 else "No such study; run seed_demo or set one up in the admin."
             )
+        specs = read_specs(spec) if spec else PRESETS[preset]()
         dataset = build_dataset(studies.get())
-        specs = PRESETS[preset]()
         output = {
-            "preset": preset,
+            "preset": "custom" if spec else preset,
             "dataset": {
                 "content_hash": dataset.content_hash,
                 "participants": len(dataset.frame),
             },
-            "models": run_models(dataset.frame, specs),
+            "models": [
+                label_model(model, dataset.variables)
+                for model in run_models(dataset.frame, specs)
+            ],
         }
         self.stdout.write(json.dumps(output, indent=2, allow_nan=False, default=str))
+
+
+def read_specs(path: Path) -> list[ModelSpec]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CommandError(f"Cannot read {path}: {error}") from error
+    if not isinstance(data, list) or not data:
+        raise CommandError(f"{path} must hold a list of model specifications.")
+    try:
+        return [ModelSpec.from_dict(item) for item in data]
+    except TypeError as error:
+        raise CommandError(
+            f"{path}: each specification needs name, outcome, blocks and "
+            f"block_names, and may have categorical, sample and site_covariate "
+            f"({error})."
+        ) from error
