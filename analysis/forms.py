@@ -54,7 +54,7 @@ class SpecificationForm(forms.Form):
         label="Who is analysed",
         choices=list(SAMPLES.items()),
         initial="all",
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
     )
     site_covariate = forms.BooleanField(
         label="Add site as a covariate in the first block", required=False

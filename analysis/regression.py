@@ -16,7 +16,6 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.diagnostic import het_breuschpagan
-from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 INTERCEPT = "(Intercept)"
 INFLUENTIAL_CASES = 5
@@ -344,6 +343,7 @@ def _coefficients(
 ) -> tuple[Coefficient, ...]:
     ci = fit.conf_int(alpha=0.05)
     sd_x = x.std(axis=0, ddof=1)
+    vifs = variance_inflation(x)
     coefficients = []
     for i, name in enumerate(names):
         intercept = i == 0
@@ -357,19 +357,35 @@ def _coefficients(
                 p=float(fit.pvalues[i]),
                 ci_low=float(ci[i, 0]),
                 ci_high=float(ci[i, 1]),
-                vif=None if intercept else float(variance_inflation_factor(x, i)),
+                vif=None if intercept else float(vifs[i - 1]),
             )
         )
     return tuple(coefficients)
 
 
+def variance_inflation(x: np.ndarray) -> np.ndarray:
+    """The VIF of each column after the intercept (column 0) of ``x``.
+
+    1 / (1 - R²) of each predictor regressed on the others equals the diagonal
+    of the inverse of the predictors' correlation matrix: one inversion instead
+    of one regression per predictor, which matters at 100,000 rows.
+    """
+    predictors = x[:, 1:]
+    if predictors.shape[1] == 1:
+        return np.ones(1)
+    return np.diag(np.linalg.inv(np.corrcoef(predictors, rowvar=False)))
+
+
 def _diagnostics(fit: Any, design: np.ndarray, *, index: pd.Index) -> Diagnostics:
     statistic, p_value, _, _ = het_breuschpagan(fit.resid, design)
-    # A case with leverage 1 makes statsmodels divide by zero in a statistic not
-    # used here; its Cook's distance is still defined.
+    # A case with leverage 1 (the only one at some level of a category) is fitted
+    # exactly: its Cook's distance is 0/0, so it is not ranked.
     with np.errstate(invalid="ignore", divide="ignore"):
-        cooks = fit.get_influence().cooks_distance[0]
-    top = np.argsort(-cooks, kind="stable")[:INFLUENTIAL_CASES]
+        influence = fit.get_influence()
+        cooks = influence.cooks_distance[0]
+    defined = np.isfinite(cooks) & (influence.hat_matrix_diag < 1 - 1e-8)
+    ranked = [i for i in np.argsort(-cooks, kind="stable") if defined[i]]
+    top = ranked[:INFLUENTIAL_CASES]
     return Diagnostics(
         breusch_pagan=float(statistic),
         breusch_pagan_df=design.shape[1] - 1,

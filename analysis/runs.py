@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import math
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -150,13 +150,17 @@ def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any], dict]:
         _progress(
             run.pk,
             step=f"Fitting model {number} of {len(specs)}: {spec.name}",
-            percent=5 + 90 * (number - 1) // len(specs),
+            percent=5 + 55 * (number - 1) // len(specs),
         )
         results.extend(
             label_model(model, dataset.variables) for model in run_models(frame, [spec])
         )
-    _progress(run.pk, step="Describing the sample", percent=96)
-    descriptives = describe(frame)
+    descriptives = describe(
+        frame,
+        progress=lambda step, share: _progress(
+            run.pk, step=step, percent=60 + int(39 * share)
+        ),
+    )
     provenance = {
         "dataset_hash": dataset.content_hash,
         "rows": len(dataset.frame),
@@ -228,8 +232,17 @@ COMPARISON_LABELS = {
 }
 
 
-def describe(frame: pd.DataFrame) -> dict[str, Any]:
-    """The sample behind the models: Table 1, correlations, attrition, change."""
+def describe(
+    frame: pd.DataFrame, *, progress: Callable[[str, float], None] | None = None
+) -> dict[str, Any]:
+    """The sample behind the models: Table 1, correlations, attrition, change.
+
+    ``progress`` hears each step and the share of the work done before it; the
+    mixed models take most of the time on a large cohort.
+    """
+    steps = 1 + len(SELF_MANAGEMENT_SCORES)
+    report = progress or (lambda step, share: None)
+    report("Describing the sample", 0.0)
     present = [name for name in TABLE_ONE if name in frame.columns]
     scores = [name for name in BASELINE_SCORES if name in frame.columns]
     described: dict[str, Any] = {
@@ -244,12 +257,14 @@ def describe(frame: pd.DataFrame) -> dict[str, Any]:
         described["completers"] = _records(
             compared.set_index("variable").round(3).rename(columns=COMPARISON_LABELS)
         )
-    described["mixed_models"] = [
-        descriptives.mixed_model(
-            frame, score=score, timepoints=["baseline", "followup"]
+    described["mixed_models"] = []
+    for number, score in enumerate(SELF_MANAGEMENT_SCORES, start=1):
+        report(f"Mixed model of {score} over time", number / steps)
+        described["mixed_models"].append(
+            descriptives.mixed_model(
+                frame, score=score, timepoints=["baseline", "followup"]
+            )
         )
-        for score in SELF_MANAGEMENT_SCORES
-    ]
     return _json_safe(described)
 
 

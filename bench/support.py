@@ -22,7 +22,10 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from django.test.utils import (  # noqa: E402
+    setup_test_environment,
+    teardown_test_environment,
+)
 
 
 @contextmanager
@@ -34,3 +37,4 @@ def throwaway_database() -> Iterator[None]:
     finally:
         connection.close()
         connection.creation.destroy_test_db(old_name, verbosity=0)
+        teardown_test_environment()

@@ -130,7 +130,13 @@ class Item(Strict):
     def choice_label(self, code: str) -> str | None:
         return dict(self.choice_list).get(code)
 
-    @property
+    # Cached: scoring asks for these once per answer, and an item never changes.
+    @cached_property
+    def choice_numbers(self) -> frozenset[float | None]:
+        """The choices' codes as numbers: the values a choice item can score."""
+        return frozenset(expressions.as_number(code) for code, _ in self.choice_list)
+
+    @cached_property
     def numeric_range(self) -> tuple[float, float] | None:
         """Lowest and highest scorable value, used to reverse-code."""
         if self.type in ("rating", "integer", "decimal"):

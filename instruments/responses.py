@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,11 +21,14 @@ def scores_for(definition, answers: dict) -> dict:
 
 
 @transaction.atomic
-def record_staff_entry(*, visit, slug: str, answers: dict, user, mode: str) -> Response:
+def record_staff_entry(
+    *, visit, slug: str, answers: dict, user, mode: str, today: dt.date | None = None
+) -> Response:
     """Store answers entered by staff as a submitted response (new or corrected).
 
     Staff own what they enter, so they may correct it; history keeps every
-    earlier value.
+    earlier value. Calculated items (an age from a date of birth) are worked out
+    as of ``today``, the real date unless given.
     """
     instrument = Instrument.objects.get(slug=slug)
     version = instrument.versions.order_by("-number").first()
@@ -37,7 +42,7 @@ def record_staff_entry(*, visit, slug: str, answers: dict, user, mode: str) -> R
     if response is not None:
         version = response.instrument_version
     definition = version.parsed
-    resolved = answer_rules.resolve(definition, answers).answers
+    resolved = answer_rules.resolve(definition, answers, today=today).answers
     values = {
         "instrument_version": version,
         "answers": resolved,

@@ -47,8 +47,7 @@ def item_value(item: Item, answer: Any) -> float | None:
     if value is None:
         return None
     if item.type in ("radio", "dropdown", "yesno", "rating"):
-        codes = {as_number(code) for code, _ in item.choice_list}
-        return value if value in codes else None
+        return value if value in item.choice_numbers else None
     low, high = item.numeric_range or (None, None)
     if (low is not None and value < low) or (high is not None and value > high):
         return None

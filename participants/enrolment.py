@@ -89,6 +89,7 @@ def enrol(
             answers=characteristics,
             user=user,
             mode=ResponseMode.STAFF,
+            today=today,
         )
     if first is not None and first.status == VisitStatus.SCHEDULED:
         first.status = VisitStatus.OPEN

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from instruments import answers as answer_rules
 from instruments import catalogue, questionnaire
@@ -47,6 +48,7 @@ from participants.models import (
     WithdrawalReason,
 )
 from participants.screening import record_screening
+from studyportal import synthetic
 
 DEMO_PASSWORD = "studyportal-demo"
 
@@ -243,23 +245,31 @@ def _demo_user(username: str, *, superuser: bool = False):
 # ---------------------------------------------------------------------------
 # A study in progress: screened patients, participants and their questionnaires
 #
-# Everything goes through the services (screening, consent, enrolment,
-# questionnaire, withdrawal) with ``today`` set to the day it happened. Two
-# things the services cannot do for past days are done here, each in one
-# helper: a visit whose window has already closed cannot be answered through
-# the questionnaire (it checks the real clock), so ``_complete_past_visit``
-# stores what the participant submitted back then; and no service moves visits
-# on as the calendar passes, so ``_bring_visit_up_to_date`` applies the
-# schedule's own window rule.
+# Screening, consent, enrolment, withdrawal and the questionnaires open today go
+# through the services with ``today`` set to the day it happened; the answers
+# come from ``studyportal.synthetic``. Three things the services cannot do for
+# past days are done here, each in one helper: a visit whose window has already
+# closed cannot be answered through the questionnaire (it checks the real
+# clock), so ``_store_past_visits`` writes what the participants submitted back
+# then; no service moves visits on as the calendar passes, so
+# ``_bring_visits_up_to_date`` applies the schedule's own window rule; and
+# ``_seed_message_history`` fills the outbox as the reminders would have.
 
 DEMO_SEED = 2018
-DEMO_SCREENING_DAYS = 150  # about five months of recruitment
+# Screening began this many days before today and enrolment ended
+# DEMO_RECRUITMENT_ENDED days before: every follow-up window (days 76 to 104)
+# has opened, and the last to enrol are in theirs today.
+DEMO_SCREENING_DAYS = 300
+DEMO_RECRUITMENT_ENDED = 78
 DEMO_RAMP_UP = 1.2  # above 1: more enrolments lately
-DEMO_ENROLLED = {"LDS": 14, "SHF": 12, "YRK": 10}
-DEMO_NOT_ENROLLED = {"LDS": 9, "SHF": 8, "YRK": 7}
+DEMO_ENROLLED = {"LDS": 55, "SHF": 50, "YRK": 42}
+DEMO_NOT_ENROLLED = {"LDS": 36, "SHF": 32, "YRK": 28}
 # Each clinic's own demo staff member screens and enrols its patients.
 DEMO_SCREENED_BY = {"LDS": "clinic1", "SHF": "clinic2", "YRK": "clinic3"}
-# Why the 10 ineligible patients were not eligible (one unmet criterion each).
+# Each reason below comes up this many times among those not enrolled, so that
+# about three in five of those screened enrol.
+DEMO_REASON_REPEATS = 4
+# Why the ineligible patients were not eligible (one unmet criterion each).
 DEMO_INELIGIBLE_BECAUSE = [
     "back_pain_3_months",
     "back_pain_3_months",
@@ -287,8 +297,13 @@ DEMO_WITHDRAWALS = [
     (WithdrawalReason.TOO_BURDENSOME, "", True),
     (WithdrawalReason.OTHER, "Started a new job and has no time", True),
 ]
-DEMO_BASELINE_MISSED = 2
-DEMO_FOLLOWUP_COMPLETION = 0.7
+# As in the reference study: 103 of the 147 followed up (70%).
+DEMO_FOLLOWED_UP = 103
+# Of those whose follow-up window is open today, a few have submitted and a few
+# have started; the rest have not begun, so the work list has people to chase.
+DEMO_OPEN_SUBMITTED = 5
+DEMO_OPEN_STARTED = 4
+DEMO_DEVICES = ["phone", "phone", "desktop", "tablet"]
 DEMO_EMAIL_DOMAIN = "example.invalid"
 # Ofcom keeps 07700 900000-900999 for fiction, so no demo text reaches a person.
 # phonenumbers does not count the range as valid, hence no normalising here.
@@ -314,40 +329,15 @@ class _Screening:
     enrol_on: dt.date | None = None
 
 
-@dataclass(frozen=True)
-class _Profile:
-    """Where one participant stands, as standard scores that drive their answers."""
-
-    pain: float
-    partnership: float
-    self_management: float
-    mood: float  # higher means more anxious and low
-
-    def three_months_on(self, rng: random.Random) -> _Profile:
-        partnership = self.partnership + rng.gauss(0.1, 0.3)
-        return _Profile(
-            pain=self.pain + rng.gauss(-0.2, 0.4),
-            partnership=partnership,
-            self_management=self.self_management
-            + 0.5 * (partnership - self.partnership)
-            + rng.gauss(0.15, 0.3),
-            mood=self.mood + rng.gauss(-0.1, 0.4),
-        )
-
-
-def _new_profile(rng: random.Random) -> _Profile:
-    pain = rng.gauss(0, 1)
-    partnership = rng.gauss(0, 1)
-    # Self-management goes with partnership (and a little against pain), so an
-    # analysis of the demo data finds the association the study asks about.
-    self_management = 0.6 * partnership - 0.2 * pain + 0.75 * rng.gauss(0, 1)
-    mood = 0.3 * pain - 0.6 * self_management + 0.7 * rng.gauss(0, 1)
-    return _Profile(pain, partnership, self_management, mood)
-
-
 @transaction.atomic
 def seed_demo_participants(study: Study, *, today: dt.date) -> DemoCohort:
-    """About 60 screened patients and 36 participants at every stage of the study.
+    """The reference study's cohort, at the point its follow-up is nearly done.
+
+    Screened patients of whom DEMO_ENROLLED took part; each completed the
+    baseline, DEMO_FOLLOWED_UP completed the follow-up, two withdrew keeping
+    their data, some missed the follow-up and the rest are in its window today.
+    Answers come from ``studyportal.synthetic``, whose planted coefficients an
+    analysis of these data recovers.
 
     Idempotent: a study that already has screening records is left alone.
     Deterministic: the same ``today`` always gives the same data. Needs the
@@ -386,63 +376,37 @@ def seed_demo_participants(study: Study, *, today: dt.date) -> DemoCohort:
         (pair for pair in records if pair[0].enrol_on),
         key=lambda pair: (pair[0].enrol_on, pair[1].pk),
     )
+    people = list(
+        synthetic.simulate(
+            len(to_enrol),
+            seed=DEMO_SEED,
+            enrolled_on=[plan.enrol_on for plan, _ in to_enrol],
+        )
+    )
     form = consent.current_form(study)
+    statements = list(form.statements.all())
+    # Only the enrolment form the simulation fills in is given answers.
+    with_characteristics = (
+        enrolment.characteristics_instrument_slug(study) == synthetic.CHARACTERISTICS
+    )
     participants = [
         _consent_and_enrol(
-            screening, plan.enrol_on, number, form, staff[plan.site_code], rng
+            screening,
+            person,
+            number,
+            form=form,
+            statements=statements,
+            with_characteristics=with_characteristics,
+            user=staff[plan.site_code],
+            rng=rng,
         )
-        for number, (plan, screening) in enumerate(to_enrol, start=1)
+        for number, ((plan, screening), person) in enumerate(
+            zip(to_enrol, people, strict=True), start=1
+        )
     ]
-    _run_visits(participants, rng, today)
+    _run_visits(participants, people, rng, today)
     _seed_message_history(participants)
     return _cohort(study, created=True)
-
-
-def _seed_message_history(participants: list[Participant]) -> None:
-    """The outbox as it would stand had reminders run all along.
-
-    Messages due before now are sent, unless the visit was completed (or the
-    participant withdrew) first, in which case they were skipped; what is still
-    to come is left to the planner, so the running demo sends it.
-    """
-    now = timezone.now()
-    rows = []
-    for participant in participants:
-        contact = participant.contact
-        zone = zoneinfo.ZoneInfo(contact.time_zone)
-        policy = reminders.policy_for(participant.study)
-        channels = messaging.CHANNELS[contact.preferred_channel]
-        for visit in participant.visits.all():
-            if visit.status == VisitStatus.SCHEDULED:
-                reminders.refresh(visit)
-                continue
-            ended = visit.completed_at
-            if visit.status == VisitStatus.WITHDRAWN:
-                ended = now
-            for item in reminders.schedule_for(visit, policy, zone):
-                if item.due_at > now:
-                    continue
-                skipped = (ended is not None and item.due_at >= ended) or (
-                    visit.status == VisitStatus.WITHDRAWN
-                )
-                for channel in channels:
-                    rows.append(
-                        OutboundMessage(
-                            visit=visit,
-                            kind=item.kind,
-                            channel=channel,
-                            due_at=item.due_at,
-                            status=MessageStatus.CANCELLED
-                            if skipped
-                            else MessageStatus.SENT,
-                            sent_at=None if skipped else item.due_at,
-                            attempts=0 if skipped else 1,
-                            provider_id="" if skipped else "demo",
-                            error="visit completed" if skipped else "",
-                        )
-                    )
-            reminders.refresh(visit)
-    OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def _cohort(study: Study, *, created: bool) -> DemoCohort:
@@ -463,10 +427,10 @@ def _plan_screenings(rng: random.Random, today: dt.date) -> list[_Screening]:
     plans = []
     enrolling = [code for code, n in DEMO_ENROLLED.items() for _ in range(n)]
     rng.shuffle(enrolling)
-    span = DEMO_SCREENING_DAYS - 4
+    span = DEMO_SCREENING_DAYS - DEMO_RECRUITMENT_ENDED
     for index, code in enumerate(enrolling):
         share = 1 - (index + rng.random()) / len(enrolling)
-        days_ago = 1 + int(span * share**DEMO_RAMP_UP)
+        days_ago = DEMO_RECRUITMENT_ENDED + int(span * share**DEMO_RAMP_UP)
         lag = rng.choice([0, 0, 0, 0, 1, 2, 3, 5, 7])
         enrol_on = today - dt.timedelta(days=days_ago)
         screened_on = max(
@@ -490,16 +454,29 @@ def _plan_screenings(rng: random.Random, today: dt.date) -> list[_Screening]:
             for reason, detail in DEMO_DECLINED_BECAUSE
         ]
         + [(ScreeningOutcome.NOT_APPROACHED, "", "", "")] * DEMO_NOT_APPROACHED
-    )
+    ) * DEMO_REASON_REPEATS
     rng.shuffle(outcomes)
     for code, (outcome, unmet, reason, detail) in zip(others, outcomes, strict=True):
-        screened_on = today - dt.timedelta(days=rng.randint(1, DEMO_SCREENING_DAYS))
+        screened_on = today - dt.timedelta(
+            days=rng.randint(DEMO_RECRUITMENT_ENDED, DEMO_SCREENING_DAYS)
+        )
         plans.append(_Screening(code, screened_on, outcome, unmet, reason, detail))
     return plans
 
 
-def _consent_and_enrol(screening, enrol_on, number, form, user, rng) -> Participant:
-    details = _demo_contact(number, enrol_on, rng)
+def _consent_and_enrol(
+    screening,
+    person: synthetic.SimulatedParticipant,
+    number: int,
+    *,
+    form,
+    statements,
+    with_characteristics: bool,
+    user,
+    rng: random.Random,
+) -> Participant:
+    enrol_on = person.enrolled_on
+    details = _demo_contact(number, person.date_of_birth, rng)
     electronic = rng.random() < 0.75
     consent.record_consent(
         screening=screening,
@@ -507,29 +484,23 @@ def _consent_and_enrol(screening, enrol_on, number, form, user, rng) -> Particip
         method=ConsentMethod.ELECTRONIC if electronic else ConsentMethod.PAPER,
         agreed={
             statement.code: statement.required or rng.random() < 0.55
-            for statement in form.statements.all()
+            for statement in statements
         },
         consented_on=enrol_on,
         taken_by=user,
         today=enrol_on,
         typed_name=details.full_name if electronic else "",
     )
-    slug = enrolment.characteristics_instrument_slug(screening.study)
-    characteristics = (
-        _demo_characteristics(details.date_of_birth, enrol_on, rng)
-        if slug == "baseline_characteristics"
-        else None
-    )
     return enrolment.enrol(
         screening=screening,
         contact=details,
-        characteristics=characteristics,
+        characteristics=person.characteristics if with_characteristics else None,
         user=user,
         today=enrol_on,
     )
 
 
-def _demo_contact(number: int, enrol_on: dt.date, rng: random.Random) -> ContactDetails:
+def _demo_contact(number: int, born: dt.date, rng: random.Random) -> ContactDetails:
     """Obviously made-up details: a numbered name and an email that cannot exist.
 
     The mobiles are in a range ``phonenumbers`` accepts as UK mobiles (Ofcom's
@@ -538,18 +509,14 @@ def _demo_contact(number: int, enrol_on: dt.date, rng: random.Random) -> Contact
     channel = rng.choices(
         [Channel.EMAIL, Channel.SMS, Channel.BOTH, Channel.NONE], [45, 25, 20, 10]
     )[0]
-    email = f"demo.participant{number:02d}@{DEMO_EMAIL_DOMAIN}"
+    email = f"demo.participant{number:03d}@{DEMO_EMAIL_DOMAIN}"
     mobile = f"{DEMO_MOBILE_PREFIX}{100 + number:03d}"
     if channel == Channel.EMAIL and rng.random() < 0.3:
         mobile = ""
     if channel == Channel.SMS and rng.random() < 0.4:
         email = ""
-    age = min(max(round(rng.gauss(52, 13)), 22), 84)
-    born = dt.date(enrol_on.year - age, rng.randint(1, 12), rng.randint(1, 28))
-    if (born.month, born.day) > (enrol_on.month, enrol_on.day):
-        born = born.replace(year=born.year - 1)
     return ContactDetails(
-        full_name=f"Demo Participant {number:02d}",
+        full_name=f"Demo Participant {number:03d}",
         email=email,
         mobile=mobile,
         preferred_channel=channel,
@@ -558,292 +525,250 @@ def _demo_contact(number: int, enrol_on: dt.date, rng: random.Random) -> Contact
     )
 
 
-def _demo_characteristics(born: dt.date, enrol_on: dt.date, rng: random.Random) -> dict:
-    """Baseline characteristics as the enrolment form stores them."""
-    age = (enrol_on - born).days // 365
-    if rng.random() < 0.8:
-        answers = {"age_known_as": "1", "dob": born.isoformat()}
-    else:
-        answers = {"age_known_as": "2", "age_years": age}
-    if age >= 66:
-        employment = rng.choices(["6", "2", "5"], [7, 1, 2])[0]
-    else:
-        employment = rng.choices(
-            ["1", "2", "3", "4", "5", "8", "9"], [30, 15, 8, 8, 25, 10, 4]
-        )[0]
-    treatments = [
-        code
-        for code, chance in (
-            ("1", 0.9),
-            ("2", 0.75),
-            ("3", 0.2),
-            ("4", 0.3),
-            ("5", 0.15),
-            ("6", 0.08),
-        )
-        if rng.random() < chance
-    ]
-    answers |= {
-        "sex": rng.choices(["1", "2", "4"], [58, 40, 2])[0],
-        "ethnicity": rng.choices(["4", "1", "2", "3", "5"], [82, 9, 4, 3, 2])[0],
-        "education": rng.choices(
-            ["1", "2", "3", "4", "5", "6", "7"], [12, 28, 16, 18, 18, 6, 2]
-        )[0],
-        "employment": employment,
-        "nssec": rng.choices(
-            [str(code) for code in range(1, 11)], [3, 6, 16, 12, 9, 10, 17, 15, 7, 5]
-        )[0],
-        "pain_duration_months": min(round(rng.lognormvariate(3.6, 0.9)) + 3, 480),
-    }
-    if treatments:
-        answers["treatments"] = treatments
-    if "6" in treatments:
-        answers["treatments_other"] = rng.choice(
-            ["TENS machine", "Chiropractic", "Massage", "Pilates"]
-        )
-    return answers
-
-
-def _patient_answers(definition, profile: _Profile, rng: random.Random) -> dict:
-    """Plausible answers to every item of a patient instrument, in stored form."""
-    reverse = {name for score in definition.scores for name in score.reverse}
-    answers = {}
-    for item in definition.items():
-        if not item.is_answerable or item.branching:
-            continue
-        low, high = item.numeric_range or (None, None)
-        value = _answer_level(item.name, profile, rng)
-        if value is None or low is None:
-            answers[item.name] = rng.choice(item.choice_list)[0]
-            continue
-        value = min(max(value, low), high)
-        if item.name in reverse:
-            # Negatively worded: someone doing well disagrees with it.
-            value = low + high - value
-        value = int(value)
-        answers[item.name] = value if item.type == "rating" else str(value)
-    return answers
-
-
-def _answer_level(name: str, profile: _Profile, rng: random.Random) -> float | None:
-    """The answer an item gets, on its positively worded scale; None if unknown."""
-    if name.startswith("pain_"):
-        shift = {"pain_worst": 1.6, "pain_least": -1.6, "pain_now": 0.3}.get(name, 0)
-        level = 6 + 1.3 * profile.pain + shift + rng.gauss(0, 0.5)
-        return min(max(round(level), 3), 9)
-    if name.startswith("partner_"):
-        level = 3.9 + 0.55 * profile.partnership + rng.gauss(0, 0.6)
-        return min(max(round(level), 1), 5)
-    if name.startswith("selfmgmt_"):
-        level = 4.5 + 1.1 * profile.self_management + rng.gauss(0, 0.8)
-        return min(max(round(level), 2), 7)
-    if name.startswith("hads_"):
-        # Items scored the positive way round are reversed by the caller, so the
-        # level here is "how often the worded feeling was NOT the healthy one".
-        level = 1.1 + 0.7 * profile.mood + rng.gauss(0, 0.65)
-        return min(max(round(level), 0), 3)
-    return None
-
-
-def _answers_for_visit(visit: Visit, profile: _Profile, rng: random.Random):
-    """(page, answers) for every page of the visit's patient questionnaire."""
-    pages = questionnaire.pages_for(visit)
-    by_instrument = {}
-    for page in pages:
-        if page.instrument.pk not in by_instrument:
-            by_instrument[page.instrument.pk] = _patient_answers(
-                page.definition, profile, rng
-            )
-    return [
-        (
-            page,
-            {
-                name: value
-                for name, value in by_instrument[page.instrument.pk].items()
-                if name in page.item_names()
-            },
-        )
-        for page in pages
-    ]
-
-
 def _run_visits(
-    participants: list[Participant], rng: random.Random, today: dt.date
+    participants: list[Participant],
+    people: list[synthetic.SimulatedParticipant],
+    rng: random.Random,
+    today: dt.date,
 ) -> None:
-    """Baseline and follow-up for everyone, as far as the calendar has got."""
+    """Baseline for everyone, and follow-up as far as the calendar has got."""
     first, second = participants[0].study.timepoints.order_by("order")[:2]
-    baseline_of = {p.pk: schedule.window(first, p.enrolled_on) for p in participants}
-    followup_of = {p.pk: schedule.window(second, p.enrolled_on) for p in participants}
-    withdrawing = rng.sample(
-        [
-            p
-            for p in participants
-            if (today - p.enrolled_on).days >= 30
-            and followup_of[p.pk].closes_on >= today
-        ],
-        len(DEMO_WITHDRAWALS),
-    )
+    visits = {
+        (visit.participant_id, visit.timepoint_id): visit
+        for visit in Visit.objects.filter(participant__in=participants)
+    }
+    # Every visit of a timepoint has the same pages until someone starts one.
+    pages = {
+        timepoint.pk: questionnaire.pages_for(visits[participants[0].pk, timepoint.pk])
+        for timepoint in (first, second)
+    }
+    answers = {
+        participant.pk: person.answers
+        for participant, person in zip(participants, people, strict=True)
+    }
+    followup = {p.pk: visits[p.pk, second.pk] for p in participants}
+    withdrawing = rng.sample(participants, len(DEMO_WITHDRAWALS))
     staying = [p for p in participants if p not in withdrawing]
-    missing_baseline = {
+    open_now = [
+        p
+        for p in staying
+        if followup[p.pk].opens_on <= today <= followup[p.pk].closes_on
+    ]
+    open_state = _open_states(open_now, rng)
+    submitting_now = sum(state == "submitted" for state in open_state.values())
+    completed = {
         p.pk
         for p in rng.sample(
-            [p for p in staying if baseline_of[p.pk].closes_on < today],
-            DEMO_BASELINE_MISSED,
+            [p for p in staying if followup[p.pk].closes_on < today],
+            DEMO_FOLLOWED_UP - submitting_now,
         )
     }
-    followup_closed = [p for p in staying if followup_of[p.pk].closes_on < today]
-    completing_followup = {
-        p.pk
-        for p in rng.sample(
-            followup_closed, round(DEMO_FOLLOWUP_COMPLETION * len(followup_closed))
-        )
-    }
-    # Visits open today: a mix of submitted, started and not yet started.
-    open_state = _open_states(
-        [p for p in participants if baseline_of[p.pk].closes_on >= today], rng
-    )
-    open_followup_state = _open_states(
-        [
-            p
-            for p in staying
-            if followup_of[p.pk].opens_on <= today <= followup_of[p.pk].closes_on
-        ],
-        rng,
-    )
+    done = []
     for participant in participants:
-        profile = _new_profile(rng)
-        later = profile.three_months_on(rng)
-        baseline, followup = participant.visits.order_by("timepoint__order")[:2]
-        if participant.pk in open_state:
-            _answer_open_visit(
-                baseline, open_state[participant.pk], profile, rng, today
+        baseline = visits[participant.pk, first.pk]
+        days = rng.choice([0, 0, 0, 0, 1, 2, 4, 9])
+        on = min(participant.enrolled_on + dt.timedelta(days=days), baseline.closes_on)
+        done.append(
+            (baseline, pages[first.pk], answers[participant.pk][first.code], on)
+        )
+        if participant.pk in completed:
+            visit = followup[participant.pk]
+            days = min(int(rng.expovariate(1 / 6)), 27)
+            on = visit.opens_on + dt.timedelta(days=days)
+            done.append(
+                (visit, pages[second.pk], answers[participant.pk][second.code], on)
             )
-        elif participant.pk not in missing_baseline:
-            on = min(
-                participant.enrolled_on
-                + dt.timedelta(days=rng.choice([0, 0, 0, 0, 1, 2, 4, 9])),
-                baseline.closes_on,
-            )
-            _complete_past_visit(
-                baseline, _answers_for_visit(baseline, profile, rng), on, rng
-            )
-        if participant in withdrawing:
-            reason, detail, keep_data = DEMO_WITHDRAWALS[withdrawing.index(participant)]
-            before_followup = (followup.opens_on - participant.enrolled_on).days - 1
-            days = (today - participant.enrolled_on).days
-            withdrawal.withdraw(
-                participant,
-                withdrawn_on=participant.enrolled_on
-                + dt.timedelta(days=rng.randint(20, min(days - 1, before_followup))),
-                reason=reason,
-                detail=detail,
-                keep_data=keep_data,
-                today=today,
-            )
-        if participant.pk in completing_followup:
-            on = followup.opens_on + dt.timedelta(
-                days=min(int(rng.expovariate(1 / 6)), 27)
-            )
-            _complete_past_visit(
-                followup, _answers_for_visit(followup, later, rng), on, rng
-            )
-        for visit in (baseline, followup):
-            visit.refresh_from_db()
-            _bring_visit_up_to_date(visit, today)
-        if participant.pk in open_followup_state:
-            _answer_open_visit(
-                followup, open_followup_state[participant.pk], later, rng, today
-            )
+    _store_past_visits(done, rng)
+    for participant, (reason, detail, keep_data) in zip(
+        withdrawing, DEMO_WITHDRAWALS, strict=True
+    ):
+        before_followup = (
+            followup[participant.pk].opens_on - participant.enrolled_on
+        ).days
+        withdrawal.withdraw(
+            participant,
+            withdrawn_on=participant.enrolled_on
+            + dt.timedelta(days=rng.randint(20, before_followup - 1)),
+            reason=reason,
+            detail=detail,
+            keep_data=keep_data,
+            today=today,
+        )
+    _bring_visits_up_to_date(participants, today)
+    for participant in open_now:
+        _answer_open_visit(
+            followup[participant.pk],
+            open_state[participant.pk],
+            pages[second.pk],
+            answers[participant.pk][second.code],
+            rng,
+            today,
+        )
 
 
 def _open_states(participants: list[Participant], rng: random.Random) -> dict:
     """Participant pk to what they have done with their open visit so far."""
-    states = ["submitted", "started", "waiting"] * len(participants)
-    states = states[: len(participants)]
+    states = ["submitted"] * DEMO_OPEN_SUBMITTED + ["started"] * DEMO_OPEN_STARTED
+    states += ["waiting"] * (len(participants) - len(states))
     rng.shuffle(states)
     return {p.pk: state for p, state in zip(participants, states, strict=True)}
 
 
-def _answer_open_visit(visit, state, profile, rng, today) -> None:
+def _page_answers(page: questionnaire.Page, answers: dict) -> dict:
+    names = set(page.item_names())
+    given = answers[page.instrument.slug]
+    return {name: value for name, value in given.items() if name in names}
+
+
+def _answer_open_visit(visit, state, pages, answers, rng, today) -> None:
     """An open visit, answered through the questionnaire as far as ``state`` says."""
     if state == "waiting":
         return
-    device = rng.choice(["phone", "phone", "desktop", "tablet"])
-    pages = _answers_for_visit(visit, profile, rng)
+    device = rng.choice(DEMO_DEVICES)
     if state == "started":
         pages = pages[: rng.randint(1, max(len(pages) - 1, 1))]
-    for page, answers in pages:
+    for page in pages:
         questionnaire.save_page(
-            visit, page, answers, mode=ResponseMode.WEB, device=device
+            visit,
+            page,
+            _page_answers(page, answers),
+            mode=ResponseMode.WEB,
+            device=device,
         )
     if state == "submitted":
         questionnaire.submit(visit, mode=ResponseMode.WEB, device=device, today=today)
 
 
-def _complete_past_visit(
-    visit: Visit, pages: list, on: dt.date, rng: random.Random
-) -> None:
-    """Store a questionnaire the participant submitted on a day already past.
+def _store_past_visits(done: list, rng: random.Random) -> None:
+    """Store questionnaires participants submitted on days already past.
 
     ``questionnaire.save_page`` and ``submit`` check the window against the real
     clock, so they refuse a visit whose window closed. This writes what they
     would have written then: web responses with the scoring engine's scores,
-    then the visit completed, with the times of that day.
+    then the visit completed, with the times of that day. ``done`` holds
+    (visit, its pages, answers by instrument slug, day submitted).
     """
-    device = rng.choice(["phone", "phone", "desktop", "tablet"])
-    started = timezone.make_aware(
-        dt.datetime.combine(on, dt.time(rng.randint(8, 20), rng.randint(0, 59)))
-    )
-    submitted = started + dt.timedelta(minutes=rng.randint(9, 25))
-    step = (submitted - started) / max(len(pages), 1)
-    # The pages are those of questionnaire.pages_for(visit): every instrument of
-    # the visit at the version it is answered with, in order.
-    by_instrument: dict[int, list] = {}
-    for page, answers in pages:
-        by_instrument.setdefault(page.instrument.pk, []).append((page, answers))
-    for instrument_pages in by_instrument.values():
-        first = instrument_pages[0][0]
-        definition = first.definition
-        given = {}
-        for _, answers in instrument_pages:
-            given.update(answers)
-        answers = answer_rules.resolve(definition, given, today=on).answers
-        response = Response.objects.create(
-            visit=visit,
-            instrument=first.instrument,
-            instrument_version=first.version,
-            answers=answers,
-            scores=scores_for(definition, answers),
-            status=ResponseStatus.SUBMITTED,
-            mode=ResponseMode.WEB,
-            submitted_at=submitted,
-            paradata={
-                "device": device,
-                "pages": [
-                    {
-                        "page": page.number,
-                        "saved_at": (started + step * page.number).isoformat(),
+    responses, times, visits = [], [], []
+    for visit, pages, answers, on in done:
+        device = rng.choice(DEMO_DEVICES)
+        started = timezone.make_aware(
+            dt.datetime.combine(on, dt.time(rng.randint(8, 20), rng.randint(0, 59)))
+        )
+        submitted = started + dt.timedelta(minutes=rng.randint(9, 25))
+        step = (submitted - started) / max(len(pages), 1)
+        by_instrument: dict[int, list[questionnaire.Page]] = {}
+        for page in pages:
+            by_instrument.setdefault(page.instrument.pk, []).append(page)
+        for instrument_pages in by_instrument.values():
+            first = instrument_pages[0]
+            definition = first.definition
+            given = {}
+            for page in instrument_pages:
+                given.update(_page_answers(page, answers))
+            resolved = answer_rules.resolve(definition, given, today=on).answers
+            responses.append(
+                Response(
+                    visit=visit,
+                    instrument=first.instrument,
+                    instrument_version=first.version,
+                    answers=resolved,
+                    scores=scores_for(definition, resolved),
+                    status=ResponseStatus.SUBMITTED,
+                    mode=ResponseMode.WEB,
+                    submitted_at=submitted,
+                    paradata={
                         "device": device,
-                    }
-                    for page, _ in instrument_pages
-                ],
-                "submitted_at": submitted.isoformat(),
-            },
-        )
-        Response.objects.filter(pk=response.pk).update(
-            started_at=started + step * (first.number - 1), updated_at=submitted
-        )
-    visit.status = VisitStatus.COMPLETED
-    visit.completed_at = submitted
-    visit.save(update_fields=["status", "completed_at"])
+                        "pages": [
+                            {
+                                "page": page.number,
+                                "saved_at": (started + step * page.number).isoformat(),
+                                "device": device,
+                            }
+                            for page in instrument_pages
+                        ],
+                        "submitted_at": submitted.isoformat(),
+                    },
+                )
+            )
+            times.append((started + step * (first.number - 1), submitted))
+        visit.status = VisitStatus.COMPLETED
+        visit.completed_at = submitted
+        visit.next_message_at = None
+        visits.append(visit)
+    bulk_create_with_history(responses, Response)
+    # Creating stamps both times with now; set them to that day's.
+    for response, (started_at, updated_at) in zip(responses, times, strict=True):
+        response.started_at, response.updated_at = started_at, updated_at
+    Response.objects.bulk_update(responses, ["started_at", "updated_at"])
+    bulk_update_with_history(
+        visits, Visit, ["status", "completed_at", "next_message_at"]
+    )
 
 
-def _bring_visit_up_to_date(visit: Visit, today: dt.date) -> None:
-    """Open or miss a visit as its window says today (enrolment set it as of then)."""
-    if visit.status not in (VisitStatus.SCHEDULED, VisitStatus.OPEN):
-        return
-    dates = schedule.Window(visit.opens_on, visit.due_on, visit.closes_on)
-    status = dates.status_on(today)
-    if status != visit.status:
-        visit.status = status
-        visit.save(update_fields=["status"])
+def _bring_visits_up_to_date(participants: list[Participant], today: dt.date) -> None:
+    """Open or miss visits as their windows say (enrolment set them as of then)."""
+    moved = []
+    for visit in Visit.objects.filter(
+        participant__in=participants,
+        status__in=(VisitStatus.SCHEDULED, VisitStatus.OPEN),
+    ):
+        dates = schedule.Window(visit.opens_on, visit.due_on, visit.closes_on)
+        status = dates.status_on(today)
+        if status != visit.status:
+            visit.status = status
+            if status == VisitStatus.MISSED:
+                visit.next_message_at = None
+            moved.append(visit)
+    bulk_update_with_history(moved, Visit, ["status", "next_message_at"])
+
+
+def _seed_message_history(participants: list[Participant]) -> None:
+    """The outbox as it would stand had reminders run all along.
+
+    Messages due before now are sent, unless the visit was completed (or the
+    participant withdrew) first, in which case they were skipped; what is still
+    to come is left to the planner, so the running demo sends it.
+    """
+    now = timezone.now()
+    rows = []
+    visits = Visit.objects.filter(participant__in=participants).select_related(
+        "participant__contact", "participant__study", "participant__site"
+    )
+    for visit in visits:
+        if visit.status == VisitStatus.SCHEDULED:
+            reminders.refresh(visit)
+            continue
+        contact = visit.participant.contact
+        zone = zoneinfo.ZoneInfo(contact.time_zone)
+        policy = reminders.policy_for(visit.participant.study)
+        channels = messaging.CHANNELS[contact.preferred_channel]
+        ended = visit.completed_at
+        if visit.status == VisitStatus.WITHDRAWN:
+            ended = now
+        planned = set()
+        for item in reminders.schedule_for(visit, policy, zone):
+            if item.due_at > now:
+                continue
+            skipped = (ended is not None and item.due_at >= ended) or (
+                visit.status == VisitStatus.WITHDRAWN
+            )
+            planned.add(item.kind)
+            for channel in channels:
+                rows.append(
+                    OutboundMessage(
+                        visit=visit,
+                        kind=item.kind,
+                        channel=channel,
+                        due_at=item.due_at,
+                        status=MessageStatus.CANCELLED
+                        if skipped
+                        else MessageStatus.SENT,
+                        sent_at=None if skipped else item.due_at,
+                        attempts=0 if skipped else 1,
+                        provider_id="" if skipped else "demo",
+                        error="visit completed" if skipped else "",
+                    )
+                )
+        if visit.status == VisitStatus.OPEN:
+            reminders.refresh(visit, planned_kinds=planned)
+    OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)

@@ -25,3 +25,24 @@ def study(db):
     from tests.factories import StudyFactory
 
     return StudyFactory()
+
+
+@pytest.fixture(scope="module")
+def demo_cohort(django_db_setup, django_db_blocker):
+    """The pk of the demo study with its whole cohort, seeded once per module.
+
+    Each test rolls back its own changes; the seeding itself is rolled back
+    after the module's last test.
+    """
+    from django.db import transaction
+    from django.utils import timezone
+
+    from studyportal import demo
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        study = demo.seed_reference_study()
+        demo.seed_reference_protocol(study)
+        demo.seed_demo_users(study)
+        demo.seed_demo_participants(study, today=timezone.localdate())
+        yield study.pk
+        transaction.set_rollback(True)

@@ -8,8 +8,7 @@ from django.utils import timezone
 from analysis.dataset import build_dataset, content_hash
 from instruments.models import Response, ResponseStatus
 from participants import withdrawal
-from participants.models import ParticipantStatus, WithdrawalReason
-from studyportal import demo
+from participants.models import ParticipantStatus, Study, WithdrawalReason
 from tests.participants import journeys
 
 # The demo answers open visits through the questionnaire, which checks the real
@@ -20,12 +19,8 @@ SEX_LABELS += ["Prefers not to say"]
 
 
 @pytest.fixture
-def demo_study(db):
-    study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
-    demo.seed_demo_users(study)
-    demo.seed_demo_participants(study, today=TODAY)
-    return study
+def demo_study(demo_cohort, db):
+    return Study.objects.get(pk=demo_cohort)
 
 
 def submitted(study, slug, timepoint):

@@ -11,24 +11,31 @@ from django.utils import timezone
 
 from analysis import plots, runs
 from analysis.models import AnalysisRun, RunStatus
-from participants.models import Participant, ParticipantStatus
-from studyportal import demo
+from analysis.specification import ModelSpec
+from participants.models import Participant, ParticipantStatus, Study
 from tests.factories import UserFactory, clinic_staff, coordinator, investigator
 
 TODAY = timezone.localdate()
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def finished_run(db, django_capture_on_commit_callbacks):
-    study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
-    demo.seed_demo_users(study)
-    demo.seed_demo_participants(study, today=TODAY)
-    with django_capture_on_commit_callbacks(execute=False):
+@pytest.fixture(scope="module")
+def seeded_run(demo_cohort, django_db_blocker):
+    """A reference run on the demo cohort, made once for the module.
+
+    The task the run queues waits for a commit, which never comes: the seeding
+    is rolled back at the end.
+    """
+    with django_db_blocker.unblock():
+        study = Study.objects.get(pk=demo_cohort)
         run = runs.request_run(study=study, preset="reference", user=None)
-    runs.perform(run.pk)
-    run.refresh_from_db()
+        runs.perform(run.pk)
+        return run.pk
+
+
+@pytest.fixture
+def finished_run(seeded_run, db):
+    run = AnalysisRun.objects.get(pk=seeded_run)
     assert run.status == RunStatus.DONE
     return run
 
@@ -112,10 +119,24 @@ def test_an_unfinished_run_has_no_files(client, finished_run, status):
 
 
 def test_an_unknown_or_unfitted_model_has_no_diagnostics(client, finished_run):
+    # Every reference model fits the demo data; this one cannot be fitted.
+    impossible = ModelSpec(
+        name="impossible",
+        outcome="baseline_selfmgmt_total",
+        blocks=[["no_such_variable"]],
+        block_names=["Nothing"],
+    )
+    unfitted = AnalysisRun.objects.create(
+        study=finished_run.study,
+        preset="custom",
+        specification=[impossible.as_dict()],
+    )
+    runs.perform(unfitted.pk)
+    unfitted.refresh_from_db()
+    assert "error" in unfitted.results[0]
     client.force_login(investigator(finished_run.study))
-    failed = next(m["name"] for m in finished_run.results if "error" in m)
-    for name in ["no_such_model", failed]:
-        url = reverse("analysis:diagnostics_svg", args=[finished_run.pk, name])
+    for run, name in [(finished_run, "no_such_model"), (unfitted, "impossible")]:
+        url = reverse("analysis:diagnostics_svg", args=[run.pk, name])
         assert client.get(url).status_code == 404
 
 

@@ -199,6 +199,21 @@ def test_diagnostics_name_influential_cases_by_their_pseudonym():
     )
 
 
+def test_a_case_alone_at_its_level_is_not_ranked_by_cooks_distance():
+    data = simulated()
+    data.loc["P0001", "group"] = "hospice"
+
+    result = fit_hierarchical(
+        data, outcome="y", blocks=[["group"], ["x1"]], categorical={"group": None}
+    )
+
+    influential = result.diagnostics.influential
+    assert len(influential) == 5
+    assert "P0001" not in [case.case for case in influential]
+    assert all(math.isfinite(case.cooks_distance) for case in influential)
+    json.dumps(result.as_dict(), allow_nan=False)
+
+
 def test_as_dict_is_json_serialisable_and_leaves_out_per_case_arrays():
     result = fit_hierarchical(
         simulated(),
@@ -266,3 +281,19 @@ def test_a_missing_reference_level_is_refused():
 def test_text_predictor_not_declared_categorical_is_refused():
     with pytest.raises(AnalysisError, match="group is not numeric"):
         fit_hierarchical(simulated(), outcome="y", blocks=[["group"]])
+
+
+def test_variance_inflation_matches_one_regression_per_predictor():
+    from statsmodels.stats.outliers_influence import variance_inflation_factor
+
+    from analysis.regression import variance_inflation
+
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=200)
+    b = 0.8 * a + rng.normal(scale=0.5, size=200)
+    c = rng.normal(size=200)
+    x = np.column_stack([np.ones(200), a, b, c, a - c + rng.normal(size=200)])
+
+    expected = [variance_inflation_factor(x, i) for i in range(1, x.shape[1])]
+    np.testing.assert_allclose(variance_inflation(x), expected, rtol=1e-9)
+    assert variance_inflation(x[:, :2]).tolist() == [1.0]

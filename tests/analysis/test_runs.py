@@ -1,11 +1,13 @@
 """Analysis runs: queueing, claiming, fitting and recording provenance."""
 
+import numpy as np
+import pandas as pd
 import pytest
 from django.utils import timezone
 
 from analysis import runs
 from analysis.models import AnalysisRun, RunStatus
-from analysis.specification import PRESETS, ModelSpec
+from analysis.specification import PRESETS, SELF_MANAGEMENT_SCORES, ModelSpec
 from studyportal import demo
 from tests.factories import investigator
 
@@ -280,3 +282,23 @@ def test_the_run_page_shows_the_sample_tables(demo_study):
     assert "Table 1. Characteristics" in html
     assert "linear mixed model" in html
     assert "All participants" in html
+
+
+def test_describing_the_sample_reports_each_step_in_order():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            f"{timepoint}_{score}": rng.normal(40, 8, 30)
+            for timepoint in ("baseline", "followup")
+            for score in SELF_MANAGEMENT_SCORES
+        }
+        | {"site": pd.Categorical(rng.choice(["A", "B"], 30))}
+    )
+    heard = []
+
+    described = runs.describe(frame, progress=lambda step, share: heard.append(share))
+
+    assert len(described["mixed_models"]) == len(SELF_MANAGEMENT_SCORES)
+    assert heard == sorted(heard)
+    assert heard[0] == 0 and heard[-1] < 1
+    assert len(heard) == 1 + len(SELF_MANAGEMENT_SCORES)

@@ -105,13 +105,16 @@ def test_run_analysis_prints_the_reference_results_as_json():
     )
     output = json.loads(out.getvalue())
     assert output["preset"] == "reference"
-    assert output["dataset"]["participants"] == 36
+    assert output["dataset"]["participants"] == 147
     assert len(output["dataset"]["content_hash"]) == 64
     models = {model["name"]: model for model in output["models"]}
     baseline = models["baseline_selfmgmt_total"]
-    assert baseline["n"] > 20
+    assert baseline["n"] > 130
     assert [b["number"] for b in baseline["blocks"]] == [1, 2, 3]
     partnership = {c["term"] for c in baseline["blocks"][2]["coefficients"]}
     assert "baseline_partnership_confidence" in partnership
-    # Too few follow-ups yet in the demo: the reason is given, not a crash.
-    assert "complete case" in models["followup_selfmgmt_total"]["error"]
+    # Follow-up models are fitted on the 103 followed up, adjusting for baseline.
+    followup = models["followup_selfmgmt_total"]
+    assert 90 < followup["n"] <= 103
+    first_block = {c["term"] for c in followup["blocks"][0]["coefficients"]}
+    assert "baseline_selfmgmt_total" in first_block

@@ -148,19 +148,19 @@ def test_consort_reconciles_with_the_dashboard_tables(demo_study, coordinator_us
     months, retained = retention.retention_by_month(scope, timepoints=points)
     recruitment = retention.recruitment(months, target=demo_study.recruitment_target)
 
-    assert counts.assessed == 60
-    assert counts.enrolled == statuses.enrolled == retained.enrolled == 36
+    assert counts.assessed == 243
+    assert counts.enrolled == statuses.enrolled == retained.enrolled == 147
     assert counts.enrolled == recruitment.enrolled
     assert counts.excluded + counts.enrolled == counts.assessed
     assert counts.baseline_completed == total[baseline].completed
     assert counts.baseline_completed == retained.baseline_completed
-    assert counts.followup_completed == total[followup].completed
+    assert counts.followup_completed == total[followup].completed == 103
     assert counts.withdrawn == statuses.withdrawn == 2
     assert counts.lost == statuses.lost == 2
     assert sum(n for _, n in counts.withdrawal_reasons) == counts.withdrawn
     assert sum(n for _, n in counts.lost_reasons) == counts.lost
-    assert counts.not_eligible == sum(n for _, n in counts.unmet_criteria) == 10
-    assert counts.declined == sum(n for _, n in counts.decline_reasons) == 8
+    assert counts.not_eligible == sum(n for _, n in counts.unmet_criteria) == 40
+    assert counts.declined == sum(n for _, n in counts.decline_reasons) == 32
     # Every participant is in exactly one place at follow-up.
     assert counts.allocated_to_followup == (
         counts.followup_completed

@@ -97,6 +97,20 @@ def test_baseline_characteristics_are_a_submitted_staff_response(site_a, staff_a
     assert response.answers["pain_duration_months"] == 24
 
 
+def test_an_age_from_the_date_of_birth_is_the_age_on_the_day_of_enrolment(
+    site_a, staff_a
+):
+    enrolled_on = today() - dt.timedelta(days=200)
+    born = enrolled_on.replace(year=enrolled_on.year - 40) + dt.timedelta(days=100)
+    characteristics = CHARACTERISTICS | {"age_known_as": "1", "dob": born.isoformat()}
+    participant = journeys.enrol(
+        site_a, staff_a, on=enrolled_on, characteristics=characteristics
+    )
+    response = participant.visits.get(timepoint__code="baseline").responses.get()
+    # 39 when enrolled, though 40 by now.
+    assert response.answers["age"] == 39
+
+
 def test_the_same_screening_cannot_be_enrolled_twice(site_a, staff_a):
     participant = journeys.enrol(site_a, staff_a)
     with pytest.raises(DomainError, match="already enrolled as LDS-0001"):

@@ -1,0 +1,230 @@
+"""End-to-end time of the reference analysis against its statsmodels fits alone.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/studyportal_bench \
+        .venv/bin/python bench/analysis_run.py [--sizes 147 10000 100000]
+
+For each size, on a throwaway test database: enrols that many synthetic
+participants drawn from ``studyportal.synthetic`` (every baseline submitted,
+70% of follow-ups), with the scoring engine's scores, written with
+bulk_create. Then, in the same process:
+
+- end to end: ``request_run`` of the ``reference`` preset, then ``perform`` as
+  the worker does: the dataset built from PostgreSQL, pseudonymised, the ten
+  hierarchical models, the sample description (Table 1, correlations,
+  completers, five MixedLMs), everything stored on the run row;
+- fits alone: the same models and description on the already prepared frame,
+  with no database.
+
+Prints the seconds of each and their ratio, plus the parts: building the
+dataset, the ten regressions alone and the description alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support import throwaway_database  # noqa: E402
+
+BATCH = 2000
+FOLLOWED_UP = 0.7
+SEED = 147
+
+
+def build(study, size: int, user) -> None:
+    """``size`` participants enrolled through the past two years, with answers."""
+    from django.utils import timezone
+
+    from instruments import answers as answer_rules
+    from instruments.models import (
+        InstrumentVersion,
+        Response,
+        ResponseMode,
+        ResponseStatus,
+    )
+    from instruments.responses import scores_for
+    from participants import schedule
+    from participants.enrolment import characteristics_instrument_slug
+    from participants.models import (
+        Participant,
+        ScreeningOutcome,
+        ScreeningRecord,
+        Visit,
+        VisitStatus,
+    )
+    from studyportal import synthetic
+
+    rng = random.Random(SEED)
+    today = timezone.localdate()
+    sites = list(study.sites.order_by("code"))
+    timepoints = list(study.timepoints.order_by("order"))
+    versions = {}
+    for version in InstrumentVersion.objects.select_related("instrument"):
+        versions.setdefault(version.instrument.slug, version)
+        if version.number > versions[version.instrument.slug].number:
+            versions[version.instrument.slug] = version
+    staff_slug = characteristics_instrument_slug(study)
+    codes = list(study.criteria.values_list("code", flat=True))
+    enrolled_on = [
+        today - dt.timedelta(days=rng.randint(120, 730)) for _ in range(size)
+    ]
+    people = synthetic.simulate(size, seed=SEED, enrolled_on=enrolled_on)
+    for first in range(0, size, BATCH):
+        batch = [next(people) for _ in range(min(BATCH, size - first))]
+        site_of = [rng.choice(sites) for _ in batch]
+        screenings = ScreeningRecord.objects.bulk_create(
+            ScreeningRecord(
+                study=study,
+                site=site_of[i],
+                screened_on=person.enrolled_on,
+                criteria_met=dict.fromkeys(codes, True),
+                eligible=True,
+                outcome=ScreeningOutcome.ENROLLED,
+                screened_by=user,
+            )
+            for i, person in enumerate(batch)
+        )
+        participants = Participant.objects.bulk_create(
+            Participant(
+                study=study,
+                site=site_of[i],
+                code=f"B{first + i:07d}",
+                screening=screenings[i],
+                enrolled_on=person.enrolled_on,
+                enrolled_by=user,
+            )
+            for i, person in enumerate(batch)
+        )
+        visits, answered = [], []
+        for person, participant in zip(batch, participants, strict=True):
+            done = [timepoints[0]]
+            if rng.random() < FOLLOWED_UP:
+                done.append(timepoints[1])
+            for timepoint in timepoints:
+                window = schedule.window(timepoint, participant.enrolled_on)
+                completed = timepoint in done
+                submitted = timezone.make_aware(
+                    dt.datetime.combine(window.opens_on, dt.time(12))
+                )
+                visit = Visit(
+                    participant=participant,
+                    timepoint=timepoint,
+                    opens_on=window.opens_on,
+                    due_on=window.due_on,
+                    closes_on=window.closes_on,
+                    status=VisitStatus.COMPLETED if completed else VisitStatus.MISSED,
+                    completed_at=submitted if completed else None,
+                )
+                visits.append(visit)
+                if completed:
+                    answered.append((visit, person, timepoint, submitted))
+        Visit.objects.bulk_create(visits)
+        responses = []
+        for visit, person, timepoint, submitted in answered:
+            given = dict(person.answers.get(timepoint.code, {}))
+            if timepoint == timepoints[0] and staff_slug:
+                given[staff_slug] = answer_rules.resolve(
+                    versions[staff_slug].parsed,
+                    person.characteristics,
+                    today=person.enrolled_on,
+                ).answers
+            for slug, answers in given.items():
+                version = versions[slug]
+                responses.append(
+                    Response(
+                        visit=visit,
+                        instrument_id=version.instrument_id,
+                        instrument_version=version,
+                        answers=answers,
+                        scores=scores_for(version.parsed, answers),
+                        status=ResponseStatus.SUBMITTED,
+                        mode=ResponseMode.STAFF
+                        if slug == staff_slug
+                        else ResponseMode.WEB,
+                        submitted_at=submitted,
+                    )
+                )
+        Response.objects.bulk_create(responses)
+
+
+def measure(size: int) -> dict[str, float]:
+    from unittest import mock
+
+    from django.contrib.auth import get_user_model
+
+    from analysis import runs
+    from analysis.dataset import build_dataset
+    from analysis.models import AnalysisRun, RunStatus
+    from analysis.specification import PRESETS, run_models
+    from studyportal import demo
+
+    study = demo.seed_reference_study()
+    demo.seed_reference_protocol(study)
+    user = get_user_model().objects.create_user("bench-investigator")
+    started = time.perf_counter()
+    build(study, size, user)
+    print(f"  {size:,} participants written in {time.perf_counter() - started:.1f} s")
+
+    with mock.patch("analysis.tasks.perform_run.delay"):
+        started = time.perf_counter()
+        run = runs.request_run(study=study, user=user, preset="reference")
+        runs.perform(run.pk)
+        end_to_end = time.perf_counter() - started
+    run = AnalysisRun.objects.get(pk=run.pk)
+    assert run.status == RunStatus.DONE, run.error
+    fitted = [model for model in run.results if "error" not in model]
+    assert len(fitted) == len(PRESETS["reference"]()), run.results
+
+    started = time.perf_counter()
+    frame = runs.pseudonymise(build_dataset(study).frame)
+    dataset = time.perf_counter() - started
+    specs = PRESETS["reference"]()
+    started = time.perf_counter()
+    run_models(frame, specs)
+    regressions = time.perf_counter() - started
+    started = time.perf_counter()
+    runs.describe(frame)
+    description = time.perf_counter() - started
+    return {
+        "end_to_end": end_to_end,
+        "fits": regressions + description,
+        "dataset": dataset,
+        "regressions": regressions,
+        "description": description,
+        "n": fitted[0]["n"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[147, 10000, 100000])
+    options = parser.parse_args()
+    # Convergence notes from MixedLM on synthetic data are not the subject here.
+    warnings.simplefilter("ignore")
+    rows = []
+    for size in options.sizes:
+        print(f"{size:,} participants:")
+        with throwaway_database():
+            rows.append((size, measure(size)))
+    print()
+    print(
+        f"{'participants':>12} {'end to end s':>13} {'fits alone s':>13} "
+        f"{'ratio':>6} {'dataset s':>10} {'regressions s':>14} {'description s':>14}"
+    )
+    for size, r in rows:
+        print(
+            f"{size:>12,} {r['end_to_end']:>13.2f} {r['fits']:>13.2f} "
+            f"{r['end_to_end'] / r['fits']:>6.2f} {r['dataset']:>10.2f} "
+            f"{r['regressions']:>14.2f} {r['description']:>14.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
