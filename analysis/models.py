@@ -74,3 +74,62 @@ class AnalysisRun(models.Model):
     @property
     def in_progress(self) -> bool:
         return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class DownloadStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    BUILDING = "building", "Being built"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Download(models.Model):
+    """One de-identified data file taken from the study: the download log.
+
+    Who asked, when, for what (the export request as JSON), in which format, how
+    many rows, and the SHA-256 of the exact bytes handed over. CSV streams
+    straight to the browser; other formats are built by a worker into
+    ``EXPORT_ROOT`` and fetched from there.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="downloads")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="downloads",
+    )
+    request = models.JSONField(default=dict)
+    layout = models.CharField(max_length=10)
+    fmt = models.CharField("format", max_length=10)
+    file_name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=10, choices=DownloadStatus.choices, default=DownloadStatus.QUEUED
+    )
+    percent = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    # Relative to EXPORT_ROOT; empty for streamed CSV, which is never stored.
+    path = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(percent__lte=100), name="download_percent_max"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("analysis:download_detail", args=[self.pk])
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (DownloadStatus.QUEUED, DownloadStatus.BUILDING)

@@ -8,3 +8,17 @@ from analysis import runs
 @shared_task(acks_late=True)
 def perform_run(run_id: int) -> bool:
     return runs.perform(run_id)
+
+
+@shared_task(acks_late=True)
+def build_download(download_id: int) -> bool:
+    from analysis import downloads
+
+    return downloads.build(download_id)
+
+
+@shared_task
+def remove_old_downloads() -> int:
+    from analysis import downloads
+
+    return downloads.remove_old()

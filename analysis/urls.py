@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analysis import views
+from analysis import download_views, views
 
 app_name = "analysis"
 
@@ -23,4 +23,18 @@ urlpatterns = [
     ),
     path("runs/<int:pk>/data.csv", views.data_csv, name="data_csv"),
     path("runs/<int:pk>/reproduce.R", views.reproduce_r, name="reproduce_r"),
+    path("downloads/", download_views.index, name="download_index"),
+    path(
+        "studies/<int:study_pk>/downloads/",
+        download_views.study_downloads,
+        name="downloads",
+    ),
+    path("downloads/log/", download_views.download_log, name="download_log"),
+    path("downloads/<int:pk>/", download_views.download_detail, name="download_detail"),
+    path("downloads/<int:pk>/file", download_views.download_file, name="download_file"),
+    path(
+        "downloads/<int:pk>/codebook/",
+        download_views.download_codebook,
+        name="download_codebook",
+    ),
 ]

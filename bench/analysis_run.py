@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import throwaway_database  # noqa: E402
+from support import throwaway_database, write_synthetic  # noqa: E402
 
 BATCH = 2000
 FOLLOWED_UP = 0.7
@@ -42,116 +42,24 @@ def build(study, size: int, user) -> None:
     """``size`` participants enrolled through the past two years, with answers."""
     from django.utils import timezone
 
-    from instruments import answers as answer_rules
-    from instruments.models import (
-        InstrumentVersion,
-        Response,
-        ResponseMode,
-        ResponseStatus,
-    )
-    from instruments.responses import scores_for
-    from participants import schedule
-    from participants.enrolment import characteristics_instrument_slug
-    from participants.models import (
-        Participant,
-        ScreeningOutcome,
-        ScreeningRecord,
-        Visit,
-        VisitStatus,
-    )
     from studyportal import synthetic
 
     rng = random.Random(SEED)
     today = timezone.localdate()
-    sites = list(study.sites.order_by("code"))
-    timepoints = list(study.timepoints.order_by("order"))
-    versions = {}
-    for version in InstrumentVersion.objects.select_related("instrument"):
-        versions.setdefault(version.instrument.slug, version)
-        if version.number > versions[version.instrument.slug].number:
-            versions[version.instrument.slug] = version
-    staff_slug = characteristics_instrument_slug(study)
-    codes = list(study.criteria.values_list("code", flat=True))
     enrolled_on = [
         today - dt.timedelta(days=rng.randint(120, 730)) for _ in range(size)
     ]
     people = synthetic.simulate(size, seed=SEED, enrolled_on=enrolled_on)
     for first in range(0, size, BATCH):
         batch = [next(people) for _ in range(min(BATCH, size - first))]
-        site_of = [rng.choice(sites) for _ in batch]
-        screenings = ScreeningRecord.objects.bulk_create(
-            ScreeningRecord(
-                study=study,
-                site=site_of[i],
-                screened_on=person.enrolled_on,
-                criteria_met=dict.fromkeys(codes, True),
-                eligible=True,
-                outcome=ScreeningOutcome.ENROLLED,
-                screened_by=user,
-            )
-            for i, person in enumerate(batch)
+        write_synthetic(
+            study,
+            batch,
+            user=user,
+            rng=rng,
+            first_code=first,
+            followed_up=FOLLOWED_UP,
         )
-        participants = Participant.objects.bulk_create(
-            Participant(
-                study=study,
-                site=site_of[i],
-                code=f"B{first + i:07d}",
-                screening=screenings[i],
-                enrolled_on=person.enrolled_on,
-                enrolled_by=user,
-            )
-            for i, person in enumerate(batch)
-        )
-        visits, answered = [], []
-        for person, participant in zip(batch, participants, strict=True):
-            done = [timepoints[0]]
-            if rng.random() < FOLLOWED_UP:
-                done.append(timepoints[1])
-            for timepoint in timepoints:
-                window = schedule.window(timepoint, participant.enrolled_on)
-                completed = timepoint in done
-                submitted = timezone.make_aware(
-                    dt.datetime.combine(window.opens_on, dt.time(12))
-                )
-                visit = Visit(
-                    participant=participant,
-                    timepoint=timepoint,
-                    opens_on=window.opens_on,
-                    due_on=window.due_on,
-                    closes_on=window.closes_on,
-                    status=VisitStatus.COMPLETED if completed else VisitStatus.MISSED,
-                    completed_at=submitted if completed else None,
-                )
-                visits.append(visit)
-                if completed:
-                    answered.append((visit, person, timepoint, submitted))
-        Visit.objects.bulk_create(visits)
-        responses = []
-        for visit, person, timepoint, submitted in answered:
-            given = dict(person.answers.get(timepoint.code, {}))
-            if timepoint == timepoints[0] and staff_slug:
-                given[staff_slug] = answer_rules.resolve(
-                    versions[staff_slug].parsed,
-                    person.characteristics,
-                    today=person.enrolled_on,
-                ).answers
-            for slug, answers in given.items():
-                version = versions[slug]
-                responses.append(
-                    Response(
-                        visit=visit,
-                        instrument_id=version.instrument_id,
-                        instrument_version=version,
-                        answers=answers,
-                        scores=scores_for(version.parsed, answers),
-                        status=ResponseStatus.SUBMITTED,
-                        mode=ResponseMode.STAFF
-                        if slug == staff_slug
-                        else ResponseMode.WEB,
-                        submitted_at=submitted,
-                    )
-                )
-        Response.objects.bulk_create(responses)
 
 
 def measure(size: int) -> dict[str, float]:

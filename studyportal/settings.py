@@ -102,6 +102,11 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = VAR_DIR / "media"
+# Built data files for investigators: outside MEDIA_ROOT, served only through the
+# downloads view, which checks who is asking.
+EXPORT_ROOT = VAR_DIR / "exports"
+# Built files are deleted this many days after they are made; the log row stays.
+EXPORT_KEEP_DAYS = config.read_int(ENV, "EXPORT_KEEP_DAYS", default=7)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -200,6 +205,9 @@ _PLAN_MESSAGES_SECONDS = config.read_int(
 _VISIT_STATUS_SECONDS = config.read_int(
     ENV, "SCHEDULE_VISIT_STATUS_SECONDS", default=60 * 60
 )
+_REMOVE_DOWNLOADS_SECONDS = config.read_int(
+    ENV, "SCHEDULE_REMOVE_DOWNLOADS_SECONDS", default=60 * 60
+)
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {
         "task": "studyportal.tasks.clear_expired_sessions",
@@ -215,5 +223,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "participants.tasks.update_visit_statuses",
         "schedule": _VISIT_STATUS_SECONDS,
         "options": {"expires": _VISIT_STATUS_SECONDS * 0.9},
+    },
+    "remove-old-downloads": {
+        "task": "analysis.tasks.remove_old_downloads",
+        "schedule": _REMOVE_DOWNLOADS_SECONDS,
+        "options": {"expires": _REMOVE_DOWNLOADS_SECONDS * 0.9},
     },
 }

@@ -46,3 +46,11 @@ def demo_cohort(django_db_setup, django_db_blocker):
         demo.seed_demo_participants(study, today=timezone.localdate())
         yield study.pk
         transaction.set_rollback(True)
+
+
+@pytest.fixture
+def demo_study(demo_cohort, db):
+    """The demo study of ``demo_cohort``, for a test that may change it."""
+    from participants.models import Study
+
+    return Study.objects.get(pk=demo_cohort)

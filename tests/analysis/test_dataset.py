@@ -1,5 +1,4 @@
 import pandas as pd
-import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -8,7 +7,7 @@ from django.utils import timezone
 from analysis.dataset import build_dataset, content_hash
 from instruments.models import Response, ResponseStatus
 from participants import withdrawal
-from participants.models import ParticipantStatus, Study, WithdrawalReason
+from participants.models import ParticipantStatus, WithdrawalReason
 from tests.participants import journeys
 
 # The demo answers open visits through the questionnaire, which checks the real
@@ -16,11 +15,6 @@ from tests.participants import journeys
 TODAY = timezone.localdate()
 SEX_LABELS = ["Female", "Male", "Other or prefers to self-describe"]
 SEX_LABELS += ["Prefers not to say"]
-
-
-@pytest.fixture
-def demo_study(demo_cohort, db):
-    return Study.objects.get(pk=demo_cohort)
 
 
 def submitted(study, slug, timepoint):

@@ -1,6 +1,12 @@
-import pytest
+import os
+import uuid
 
-from tests.services import chromium_path
+import pytest
+from django.db import connection
+
+from analysis import tasks
+from tests.integration.mail_and_worker import Worker, database_url, forget_queue
+from tests.services import chromium_path, redis_url, require_env_url
 
 PHONE_USER_AGENT = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
@@ -68,3 +74,34 @@ def log_in(page, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name=f"Welcome, {username}").wait_for()
+
+
+@pytest.fixture
+def analysis_worker(transactional_db, monkeypatch, tmp_path):
+    """A worker process on a queue of this test's own, sharing the test database.
+
+    Analysis runs and data files queued during the test go to it.
+    """
+    require_env_url("DATABASE_URL")
+    url = redis_url()
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker shares the test database, which needs PostgreSQL")
+    queue = f"test-analysis-{uuid.uuid4().hex[:8]}"
+    for task in (tasks.perform_run, tasks.build_download):
+        monkeypatch.setattr(
+            task,
+            "delay",
+            lambda pk, task=task: task.apply_async(args=[pk], queue=queue),
+        )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "REDIS_URL": url,
+        "DATABASE_URL": database_url(connection.settings_dict),
+    }
+    worker = Worker(env, queue, tmp_path / "worker.log")
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        forget_queue(url, queue)

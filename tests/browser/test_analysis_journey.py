@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import csv
 import os
-import uuid
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from analysis import tasks
 from analysis.models import AnalysisRun, RunStatus
 from studyportal import demo
 from tests.browser.conftest import assert_accessible, log_in
-from tests.integration.mail_and_worker import Worker, database_url, forget_queue
-from tests.services import redis_url, require_env_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -29,33 +24,6 @@ def demo_data(transactional_db):
     demo.seed_demo_users(study)
     demo.seed_demo_participants(study, today=timezone.localdate())
     return study
-
-
-@pytest.fixture
-def analysis_worker(transactional_db, monkeypatch, tmp_path):
-    """A worker process on a queue of this test's own, sharing the test database."""
-    require_env_url("DATABASE_URL")
-    url = redis_url()
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database, which needs PostgreSQL")
-    queue = f"test-analysis-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(
-        tasks.perform_run,
-        "delay",
-        lambda run_id: tasks.perform_run.apply_async(args=[run_id], queue=queue),
-    )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "REDIS_URL": url,
-        "DATABASE_URL": database_url(connection.settings_dict),
-    }
-    worker = Worker(env, queue, tmp_path / "worker.log")
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        forget_queue(url, queue)
 
 
 def test_start_watch_and_download_the_reference_analysis(

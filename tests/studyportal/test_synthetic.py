@@ -11,7 +11,7 @@ from analysis.dataset import build_dataset
 from analysis.specification import PRESETS, fit
 from instruments import scoring
 from instruments.models import Response, ResponseStatus
-from participants.models import Study, Visit, VisitStatus
+from participants.models import Visit, VisitStatus
 from studyportal import synthetic
 
 TOTALS = [f"baseline_{synthetic.OUTCOME}", f"followup_{synthetic.OUTCOME}"]
@@ -34,11 +34,6 @@ def last_block(result):
 
 # ---------------------------------------------------------------------------
 # The demo cohort
-
-
-@pytest.fixture
-def demo_study(demo_cohort, db):
-    return Study.objects.get(pk=demo_cohort)
 
 
 def submitted(study, timepoint):
