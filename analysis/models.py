@@ -133,3 +133,30 @@ class Download(models.Model):
     @property
     def in_progress(self) -> bool:
         return self.status in (DownloadStatus.QUEUED, DownloadStatus.BUILDING)
+
+
+# The interview strand's models live in their own module; importing them here
+# is how Django finds them.
+from analysis.interview_models import (  # noqa: E402
+    Code,
+    CodedSegment,
+    Interview,
+    InterviewSample,
+    Memo,
+    SampleMember,
+    Theme,
+    Transcript,
+)
+
+__all__ = [
+    "AnalysisRun",
+    "Code",
+    "CodedSegment",
+    "Download",
+    "Interview",
+    "InterviewSample",
+    "Memo",
+    "SampleMember",
+    "Theme",
+    "Transcript",
+]

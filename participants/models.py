@@ -14,6 +14,8 @@ class Role(models.TextChoices):
     CLINIC_STAFF = "clinic_staff", "Clinic staff"
     COORDINATOR = "coordinator", "Coordinator"
     INVESTIGATOR = "investigator", "Investigator"
+    # Reads and codes interview transcripts; an investigator without it cannot.
+    QUALITATIVE = "qualitative", "Qualitative researcher"
 
 
 class Study(models.Model):

@@ -54,12 +54,16 @@ def sites_for(user, *, roles: tuple[str, ...] | None = None) -> QuerySet[Site]:
     return Site.objects.filter(Q(id__in=site_ids) | Q(study_id__in=study_ids))
 
 
-def studies_for(user) -> QuerySet[Study]:
+def studies_for(user, *, roles: tuple[str, ...] | None = None) -> QuerySet[Study]:
+    """Studies the user works on, optionally through given roles only."""
     if not user.is_authenticated or not user.is_active:
         return Study.objects.none()
     if user.is_superuser:
         return Study.objects.all()
-    return Study.objects.filter(staff__user=user).distinct()
+    memberships = StaffMembership.objects.filter(user=user)
+    if roles is not None:
+        memberships = memberships.filter(role__in=roles)
+    return Study.objects.filter(id__in=memberships.values("study_id"))
 
 
 # Roles that work with identifiable participants; investigators never do.

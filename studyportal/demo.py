@@ -218,6 +218,8 @@ def seed_demo_users(study: Study) -> list[DemoLogin]:
         *clinic_staff[:1],
         ("coordinator", Role.COORDINATOR, None, "coordinator, all sites"),
         ("investigator", Role.INVESTIGATOR, None, "investigator, all sites"),
+        ("qualitative", Role.QUALITATIVE, None, "qualitative researcher, codes"),
+        ("qualitative2", Role.QUALITATIVE, None, "qualitative researcher, 2nd coder"),
         *clinic_staff[1:],
     ]
     logins = []
@@ -772,3 +774,388 @@ def _seed_message_history(participants: list[Participant]) -> None:
         if visit.status == VisitStatus.OPEN:
             reminders.refresh(visit, planned_kinds=planned)
     OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+# ---------------------------------------------------------------------------
+# The interview strand: a purposive sample of 26, interviewed, transcribed and
+# coded into the reference study's four themes.
+#
+# Transcripts are short synthetic conversations written for the demo. What a
+# participant says follows their scores: higher partnership at baseline brings
+# passages about connecting with and being supported by professionals, an
+# improved self-management total passages about progress, and no improvement
+# passages about feeling no difference. The first demo coder codes every
+# transcript; the second codes about a third, mostly agreeing.
+
+DEMO_INTERVIEWS = 26
+DEMO_INTERVIEW_CRITERIA = ["partnership_tertile", "selfmgmt_change"]
+DEMO_CODERS = ("qualitative", "qualitative2")
+# The second coder codes every n-th transcript, missing or relabelling a few
+# passages the first coder coded.
+DEMO_SECOND_CODER_EVERY = 3
+DEMO_SECOND_CODER_MISSES = 0.12
+DEMO_SECOND_CODER_RELABELS = 0.12
+
+# Theme, its description, and its codes as (name, definition).
+DEMO_CODEBOOK = [
+    (
+        "Connecting with health professionals",
+        "How the participant relates to the clinicians they see.",
+        [
+            (
+                "Feeling listened to",
+                "The participant says a professional heard them out, took their "
+                "account of the pain seriously or gave them time.",
+            ),
+            (
+                "Trust in the clinician",
+                "The participant expresses confidence in a professional's "
+                "knowledge, honesty or judgement about their back.",
+            ),
+            (
+                "Making sense of the pain",
+                "The participant describes understanding their pain better "
+                "because of what a professional explained.",
+            ),
+        ],
+    ),
+    (
+        "Being supported through partnerships",
+        "Working together with professionals, and support that continues.",
+        [
+            (
+                "Deciding together",
+                "Treatment or plans were agreed with a professional rather than "
+                "handed down.",
+            ),
+            (
+                "Support between appointments",
+                "The participant knows whom to contact, or is followed up, "
+                "between clinic visits.",
+            ),
+        ],
+    ),
+    (
+        "Feeling positive and making progress towards self-management",
+        "Signs that the participant manages the pain more on their own terms.",
+        [
+            (
+                "Using strategies",
+                "The participant describes pacing, exercise, relaxation or other "
+                "techniques they now use.",
+            ),
+            (
+                "Confidence to cope",
+                "The participant feels more able to deal with flare-ups or bad days.",
+            ),
+            (
+                "Getting back to activities",
+                "The participant has set and met goals, or returned to work, "
+                "hobbies or family activities.",
+            ),
+        ],
+    ),
+    (
+        "Acknowledging the impact but feeling no difference",
+        "The pain's toll is recognised, but the participant notices no change.",
+        [
+            (
+                "Impact on daily life",
+                "The participant describes how the pain limits work, sleep, "
+                "mood or family life.",
+            ),
+            (
+                "Nothing has changed",
+                "The participant says the pain or their coping is the same as "
+                "before taking part.",
+            ),
+            (
+                "Doubts about the approach",
+                "The participant questions whether self-management applies to "
+                "them or will help.",
+            ),
+        ],
+    ),
+]
+
+# Participant sentences by code, and by topic for what is said but not coded.
+DEMO_UNCODED = frozenset({"opening", "clinic", "together", "closing"})
+DEMO_SAYINGS: dict[str, list[str]] = {
+    "opening": [
+        "I have had trouble with my lower back for a good few years now.",
+        "It started after I lifted something awkwardly at work.",
+        "Some weeks are better than others, it comes and goes.",
+        "I was referred by my GP after the tablets stopped helping.",
+    ],
+    "clinic": [
+        "I only saw them a couple of times and the appointments felt short.",
+        "They were pleasant enough, but it all went over my head.",
+    ],
+    "together": [
+        "Not really, I was mostly told what to do.",
+        "I just went along with whatever they suggested.",
+    ],
+    "closing": [
+        "I am not sure I have much more to say really.",
+        "That is about it, thank you for asking.",
+    ],
+    "Feeling listened to": [
+        "The physio actually let me finish what I was saying, which made a change.",
+        "For once I felt someone believed how bad the pain gets.",
+        "They gave me time to explain rather than rushing me out of the door.",
+    ],
+    "Trust in the clinician": [
+        "I trust the team there because they clearly know what they are doing.",
+        "The consultant was straight with me, and I valued that honesty.",
+    ],
+    "Making sense of the pain": [
+        "The nurse explained that hurting does not always mean harm, and that "
+        "stuck with me.",
+        "Once they drew me a picture of the nerves it finally made sense.",
+    ],
+    "Deciding together": [
+        "We sat down and worked out a plan together that fitted my shifts.",
+        "They asked what mattered to me before suggesting anything.",
+    ],
+    "Support between appointments": [
+        "I know I can ring the clinic line if things flare up.",
+        "They phoned me a few weeks later to see how I was getting on.",
+    ],
+    "Using strategies": [
+        "I pace myself now and break the housework into short bits.",
+        "I do my stretches every morning before I get dressed.",
+        "When it builds up I use the breathing exercises from the group.",
+    ],
+    "Confidence to cope": [
+        "I feel more in control when a bad day comes along.",
+        "I do not panic about flare-ups the way I used to.",
+    ],
+    "Getting back to activities": [
+        "I set myself a goal of walking to the shops and I managed it last week.",
+        "I am back to gardening for an hour at a time.",
+    ],
+    "Impact on daily life": [
+        "The pain stops me sleeping through the night most of the time.",
+        "I have had to cut my hours at work because of my back.",
+        "It gets me down and I snap at the family more than I should.",
+    ],
+    "Nothing has changed": [
+        "If I am honest, nothing much has changed since I started.",
+        "The pain is the same as it was before the clinic.",
+    ],
+    "Doubts about the approach": [
+        "I am not convinced the exercises are meant for someone like me.",
+        "I tried the pacing but I cannot see how it will fix anything.",
+    ],
+}
+
+DEMO_QUESTIONS = [
+    "Thank you for talking to me today. Could you start by telling me about your "
+    "back pain?",
+    "How did you get on with the staff at the pain clinic?",
+    "Did you feel you and the clinic worked things out together?",
+    "How have you been managing the pain day to day since then?",
+    "Is there anything else you would like to add?",
+]
+
+
+@dataclass(frozen=True)
+class DemoInterviews:
+    interviews: int
+    transcripts: int
+    themes: int
+
+
+def seed_demo_interviews(study: Study, *, today: dt.date) -> DemoInterviews:
+    """The codebook, a sample of 26 interviewed, their transcripts and coding.
+
+    Idempotent: the codebook is refreshed; a study that already has an
+    interview sample keeps its interviews. Deterministic for the same data and
+    ``today``. Needs the demo participants and users.
+    """
+    from analysis.interview_models import InterviewSample
+
+    codes = _seed_codebook(study)
+    if not InterviewSample.objects.filter(study=study).exists():
+        _seed_interviews(study, codes, today=today)
+    return _interviews_summary(study)
+
+
+def _interviews_summary(study: Study) -> DemoInterviews:
+    from analysis.interview_models import Interview, Theme, Transcript
+
+    return DemoInterviews(
+        interviews=Interview.objects.filter(
+            participant__study=study, status=Interview.Status.DONE
+        ).count(),
+        transcripts=Transcript.objects.filter(
+            interview__participant__study=study
+        ).count(),
+        themes=Theme.objects.filter(study=study).count(),
+    )
+
+
+@transaction.atomic
+def _seed_codebook(study: Study) -> dict:
+    """The four themes and their codes; returns codes by name."""
+    from analysis.interview_models import Code, Theme
+
+    codes = {}
+    for order, (name, description, theme_codes) in enumerate(DEMO_CODEBOOK, start=1):
+        theme, _ = Theme.objects.update_or_create(
+            study=study,
+            name=name,
+            defaults={"description": description, "order": order},
+        )
+        for code_order, (code_name, definition) in enumerate(theme_codes, start=1):
+            codes[code_name], _ = Code.objects.update_or_create(
+                theme=theme,
+                name=code_name,
+                defaults={"definition": definition, "order": code_order},
+            )
+    return codes
+
+
+@transaction.atomic
+def _seed_interviews(study: Study, codes: dict, *, today: dt.date) -> None:
+    from analysis import sampling
+    from analysis.dataset import build_dataset
+    from analysis.interview_models import CodedSegment, Interview, Transcript
+
+    users = get_user_model().objects
+    coordinator = users.get(username="coordinator")
+    first, second = (users.get(username=name) for name in DEMO_CODERS)
+    rng = random.Random(DEMO_SEED)
+    invited_on = today - dt.timedelta(days=42)
+    sample = sampling.propose(
+        study=study,
+        size=DEMO_INTERVIEWS,
+        criteria=DEMO_INTERVIEW_CRITERIA,
+        seed=DEMO_SEED,
+        user=coordinator,
+    )
+    interviews = sampling.accept(sample, user=coordinator, today=invited_on)
+    frame = build_dataset(study).frame
+    partnership = frame[list(sampling.PARTNERSHIP_COLUMNS)].astype("float64")
+    tertiles = sampling.tertiles(partnership.mean(axis=1, skipna=False))
+    before = frame[sampling.SELFMGMT_BEFORE].astype("float64")
+    after = frame[sampling.SELFMGMT_AFTER].astype("float64")
+
+    transcripts, plans = [], []
+    for interview in sorted(interviews, key=lambda i: i.participant.code):
+        code = interview.participant.code
+        held = invited_on + dt.timedelta(days=rng.randint(7, 35))
+        interview.status = Interview.Status.DONE
+        interview.scheduled_for = timezone.make_aware(
+            dt.datetime.combine(held, dt.time(rng.choice([10, 11, 14, 15])))
+        )
+        interview.interviewer = first
+        interview.mode = rng.choice(list(Interview.Mode.values))
+        interview.duration_minutes = rng.randint(25, 60)
+        improved = sampling.change_word(after[code] - before[code], after[code])
+        text, coded = _demo_transcript(tertiles[code], improved == "improved", rng)
+        transcripts.append(
+            Transcript(
+                interview=interview,
+                text=text,
+                source="synthetic demo transcript",
+                uploaded_by=first,
+            )
+        )
+        plans.append(coded)
+    Interview.objects.bulk_update(
+        interviews,
+        ["status", "scheduled_for", "interviewer", "mode", "duration_minutes"],
+    )
+    Transcript.objects.bulk_create(transcripts)
+
+    segments, labels = [], []
+    for number, (transcript, coded) in enumerate(zip(transcripts, plans, strict=True)):
+        for start, end, name in coded:
+            segments.append(
+                CodedSegment(transcript=transcript, coder=first, start=start, end=end)
+            )
+            labels.append(codes[name])
+        if number % DEMO_SECOND_CODER_EVERY:
+            continue
+        for start, end, name in coded:
+            if rng.random() < DEMO_SECOND_CODER_MISSES:
+                continue
+            if rng.random() < DEMO_SECOND_CODER_RELABELS:
+                name = _neighbour_code(name)
+            segments.append(
+                CodedSegment(transcript=transcript, coder=second, start=start, end=end)
+            )
+            labels.append(codes[name])
+    CodedSegment.objects.bulk_create(segments)
+    CodedSegment.codes.through.objects.bulk_create(
+        CodedSegment.codes.through(codedsegment=segment, code=code)
+        for segment, code in zip(segments, labels, strict=True)
+    )
+
+
+def _neighbour_code(name: str) -> str:
+    """Another code of the same theme: the likeliest disagreement between coders."""
+    for _, _, theme_codes in DEMO_CODEBOOK:
+        names = [code_name for code_name, _ in theme_codes]
+        if name in names:
+            return names[(names.index(name) + 1) % len(names)]
+    return name
+
+
+def _demo_transcript(
+    tertile: str, improved: bool, rng: random.Random
+) -> tuple[str, list[tuple[int, int, str]]]:
+    """A short interview and the passages (start, end, code) it was written with."""
+
+    def say(*names: str) -> list[tuple[str, str | None]]:
+        return [
+            (rng.choice(DEMO_SAYINGS[name]), None if name in DEMO_UNCODED else name)
+            for name in names
+        ]
+
+    connecting = {
+        "high": ["Feeling listened to", "Trust in the clinician"],
+        "middle": [rng.choice(["Feeling listened to", "Making sense of the pain"])],
+    }.get(tertile, ["clinic"])
+    partnering = {
+        "high": ["Deciding together", "Support between appointments"],
+        "middle": [rng.choice(["Deciding together", "together"])],
+    }.get(tertile, ["together"])
+    if improved:
+        managing = [
+            "Using strategies",
+            rng.choice(["Confidence to cope", "Getting back to activities"]),
+        ]
+    else:
+        managing = [
+            "Impact on daily life",
+            rng.choice(["Nothing has changed", "Doubts about the approach"]),
+        ]
+    answers = [
+        say("opening", "opening" if improved else "Impact on daily life"),
+        say(*connecting),
+        say(*partnering),
+        say(*managing),
+        say("closing"),
+    ]
+    lines, coded, length = [], [], 0
+    for question, answer in zip(DEMO_QUESTIONS, answers, strict=True):
+        line = f"Interviewer: {question}"
+        lines.append(line)
+        length += len(line) + 1
+        line = "Participant:"
+        said = set()
+        for sentence, name in answer:
+            if sentence in said:
+                continue
+            said.add(sentence)
+            line += " "
+            if name is not None:
+                coded.append(
+                    (length + len(line), length + len(line) + len(sentence), name)
+                )
+            line += sentence
+        lines.append(line)
+        length += len(line) + 1
+    return "\n".join(lines), coded

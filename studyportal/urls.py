@@ -29,6 +29,8 @@ urlpatterns = [
     path("instruments/", include("instruments.urls")),
     path("q/", include("instruments.patient_urls")),
     path("analysis/", include("analysis.urls")),
+    path("interviews/", include("analysis.interview_urls")),
+    path("coding/", include("analysis.coding_urls")),
     path("", include("participants.urls")),
     path("", include("participants.dashboard_urls")),
     path("", include("participants.worklist_urls")),

@@ -18,6 +18,7 @@ def home(request):
         "is_clinic_staff": Role.CLINIC_STAFF in roles,
         "is_coordinator": Role.COORDINATOR in roles,
         "is_investigator": Role.INVESTIGATOR in roles,
+        "is_qualitative": Role.QUALITATIVE in roles,
         "is_admin": access.ADMIN in roles,
         "studies": studies,
         "clinic_sites": access.sites_for(user, roles=(Role.CLINIC_STAFF,)),

@@ -74,3 +74,7 @@ def coordinator(study: Study):
 
 def investigator(study: Study):
     return MembershipFactory(study=study, role=Role.INVESTIGATOR).user
+
+
+def qualitative(study: Study):
+    return MembershipFactory(study=study, role=Role.QUALITATIVE).user

@@ -105,3 +105,17 @@ def analysis_worker(transactional_db, monkeypatch, tmp_path):
     finally:
         worker.stop()
         forget_queue(url, queue)
+
+
+@pytest.fixture
+def demo_data(transactional_db):
+    """The demo study, users and cohort, in a database a live server can see."""
+    from django.utils import timezone
+
+    from studyportal import demo
+
+    study = demo.seed_reference_study()
+    demo.seed_reference_protocol(study)
+    demo.seed_demo_users(study)
+    demo.seed_demo_participants(study, today=timezone.localdate())
+    return study

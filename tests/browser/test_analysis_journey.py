@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from analysis.models import AnalysisRun, RunStatus
@@ -15,15 +14,6 @@ from studyportal import demo
 from tests.browser.conftest import assert_accessible, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-
-@pytest.fixture
-def demo_data(transactional_db):
-    study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
-    demo.seed_demo_users(study)
-    demo.seed_demo_participants(study, today=timezone.localdate())
-    return study
 
 
 def test_start_watch_and_download_the_reference_analysis(

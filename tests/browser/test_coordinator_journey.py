@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from participants.models import ContactAttempt, MessageKind, OutboundMessage
@@ -11,15 +10,6 @@ from studyportal import demo
 from tests.browser.conftest import assert_accessible, log_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def demo_data(transactional_db):
-    study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
-    demo.seed_demo_users(study)
-    demo.seed_demo_participants(study, today=timezone.localdate())
-    return study
 
 
 def test_find_overdue_log_a_call_resend_and_download_the_consort(page, demo_data):

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pyreadstat
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from analysis.models import Download, DownloadStatus
@@ -19,18 +18,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 @pytest.fixture
-def demo_data(transactional_db, settings, tmp_path, monkeypatch):
+def export_root(settings, tmp_path, monkeypatch):
     # The worker process builds the file where this process serves it from.
     monkeypatch.setenv("STUDYPORTAL_VAR_DIR", str(tmp_path))
     settings.EXPORT_ROOT = tmp_path / "exports"
-    study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
-    demo.seed_demo_users(study)
-    demo.seed_demo_participants(study, today=timezone.localdate())
-    return study
+    return settings.EXPORT_ROOT
 
 
-def test_download_the_spss_file_and_its_codebook(page, demo_data, analysis_worker):
+def test_download_the_spss_file_and_its_codebook(
+    page, export_root, demo_data, analysis_worker
+):
     log_in(page, "investigator", demo.DEMO_PASSWORD)
     page.get_by_role("link", name="Downloads").click()
     page.get_by_role("heading", name="Data downloads").wait_for()
