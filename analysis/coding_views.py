@@ -171,8 +171,8 @@ def _selected_passage(form: CodePassageForm, transcript: Transcript) -> str:
     return transcript.text[start:end] if 0 <= start < end else ""
 
 
-@require_POST
 @login_required
+@require_POST
 def remove_segment(request, pk: int):
     segment = get_object_or_404(
         CodedSegment.objects.filter(

@@ -78,8 +78,8 @@ def _starting_point(request, study, baseline_code: str) -> dict:
     return {}
 
 
-@require_POST
 @access.role_required(*runs.ANALYSIS_ROLES)
+@require_POST
 def run_again(request, pk: int):
     run = get_object_or_404(runs.runs_for(request.user), pk=pk)
     return redirect(runs.request_again(run, user=request.user))

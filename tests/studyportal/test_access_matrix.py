@@ -1,0 +1,527 @@
+"""Who sees what: every URL of the project, GET as every role, against one table.
+
+The URL list comes from the resolver, so a new URL without a row in ``EXPECTED``
+fails ``test_every_url_has_an_expectation`` with its name. Each object belongs
+to site A; "staff_b" is clinic staff of site B, and must never reach it.
+
+The participant holds a valid questionnaire link (and the opt-out link of their
+messages); every other role requests the same pages with a guessed token, since
+only the participant was given one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client, override_settings
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+ROLES = (
+    "anonymous",
+    "participant",
+    "staff_a",
+    "staff_b",
+    "coordinator",
+    "investigator",
+    "qualitative",
+    "admin",
+)
+STAFF_ROLES = ROLES[2:]
+
+# Outcomes other than a status code.
+LOGIN = "302 to login"
+REDIRECT = "302 elsewhere"
+
+
+def only(**allowed) -> dict[str, int | str]:
+    """Visitors sent to log in, staff refused, except the roles ``allowed``."""
+    expected: dict[str, int | str] = {role: 403 for role in STAFF_ROLES}
+    expected.update(anonymous=LOGIN, participant=LOGIN)
+    expected.update(allowed)
+    return expected
+
+
+def everyone(outcome: int | str) -> dict[str, int | str]:
+    return {role: outcome for role in ROLES}
+
+
+# Named profiles, reused across the table.
+PUBLIC = everyone(200)
+SIGNED_IN = only(**{role: 200 for role in STAFF_ROLES})
+ADMIN_ONLY = only(admin=200)
+# Screening and enrolment lists, and other pages without a site-A object.
+ENROLLING = only(staff_a=200, staff_b=200, admin=200)
+# A site-A screening or participant, entered by clinic staff.
+STAFF_OF_SITE = only(staff_a=200, staff_b=404, admin=200)
+FOLLOWING_UP = only(staff_a=200, staff_b=200, coordinator=200, admin=200)
+# A site-A participant, followed up by their clinic or the coordinators.
+FOLLOWING_UP_SITE = only(staff_a=200, staff_b=404, coordinator=200, admin=200)
+COORDINATION = only(coordinator=200, admin=200)
+ANALYSIS = only(investigator=200, admin=200)
+# Downloads go to whoever asked for them (the investigator), not even an admin.
+OWN_DOWNLOAD = only(investigator=200, admin=404)
+INSTRUMENTS = only(
+    staff_a=200, staff_b=200, coordinator=200, investigator=200, admin=200
+)
+INTERVIEW_LOG = only(coordinator=200, qualitative=200, admin=200)
+QUALITATIVE = only(qualitative=200, admin=200)
+RESEARCH_TEAM = only(coordinator=200, investigator=200, qualitative=200, admin=200)
+# Only the holder of the link; a guessed token finds nothing.
+PATIENT_LINK = {**everyone(404), "participant": 200}
+
+EXPECTED: dict[str, dict[str, int | str]] = {
+    # studyportal
+    "home": SIGNED_IN,
+    "healthz": PUBLIC,
+    "login": {**everyone(REDIRECT), "anonymous": 200, "participant": 200},
+    # Django's LogoutView accepts POST only.
+    "logout": everyone(405),
+    "password_change": SIGNED_IN,
+    "password_change_done": SIGNED_IN,
+    # The Django admin redirects every non-staff user to its own login page.
+    "admin:index": {**everyone(LOGIN), "admin": 200},
+    # instruments
+    "instruments:list": INSTRUMENTS,
+    "instruments:import": ADMIN_ONLY,
+    "instruments:detail": INSTRUMENTS,
+    "instruments:preview": INSTRUMENTS,
+    "instruments:dictionary": INSTRUMENTS,
+    # the questionnaire
+    "questionnaire:opt_out": PATIENT_LINK,
+    "questionnaire:start": PATIENT_LINK,
+    "questionnaire:page": PATIENT_LINK,
+    "questionnaire:review": PATIENT_LINK,
+    "questionnaire:done": PATIENT_LINK,
+    # screening, consent, enrolment, participants
+    "participants:screening_list": ENROLLING,
+    "participants:screening_new": ENROLLING,
+    "participants:consent": STAFF_OF_SITE,
+    "participants:enrol": STAFF_OF_SITE,
+    "participants:list": FOLLOWING_UP,
+    "participants:detail": FOLLOWING_UP_SITE,
+    "participants:handover": FOLLOWING_UP_SITE,
+    # A letter is made by POST only; a GET goes back to the handover page.
+    "participants:letter": only(
+        staff_a=REDIRECT, staff_b=404, coordinator=REDIRECT, admin=REDIRECT
+    ),
+    "participants:contact_edit": FOLLOWING_UP_SITE,
+    "participants:characteristics_edit": STAFF_OF_SITE,
+    "participants:paper_entry": STAFF_OF_SITE,
+    "participants:reconsent": STAFF_OF_SITE,
+    "participants:withdraw": FOLLOWING_UP_SITE,
+    "participants:reactivate": COORDINATION,
+    "participants:history": COORDINATION,
+    # retention dashboard
+    "retention:dashboard": FOLLOWING_UP,
+    "retention:consort_svg": {**FOLLOWING_UP, "investigator": 200},
+    "retention:consort_png": {**FOLLOWING_UP, "investigator": 200},
+    "retention:tracker_csv": COORDINATION,
+    # worklist
+    "worklist:list": FOLLOWING_UP,
+    # POST only: the method is refused after the role check and before the
+    # participant is looked up, so staff of site B see 405 too and learn nothing.
+    "worklist:attempt": only(staff_a=405, staff_b=405, coordinator=405, admin=405),
+    "worklist:lost": COORDINATION,
+    "worklist:phone": FOLLOWING_UP_SITE,
+    "worklist:phone_entry": FOLLOWING_UP_SITE,
+    # analysis runs
+    "analysis:run_list": ANALYSIS,
+    "analysis:specify": ANALYSIS,
+    "analysis:run_detail": ANALYSIS,
+    # POST only: a GET from a permitted role is refused as a method.
+    "analysis:run_again": only(investigator=405, admin=405),
+    "analysis:tables_csv": ANALYSIS,
+    "analysis:tables_xlsx": ANALYSIS,
+    # Drawn on the run's own data; this run's data have changed since, so the
+    # roles let through get 409 rather than a model refitted on a 1-row cohort.
+    "analysis:diagnostics_svg": only(investigator=409, admin=409),
+    "analysis:diagnostics_png": only(investigator=409, admin=409),
+    "analysis:data_csv": ANALYSIS,
+    "analysis:reproduce_r": ANALYSIS,
+    # One study to analyse: straight to its downloads page.
+    "analysis:download_index": only(investigator=REDIRECT, admin=REDIRECT),
+    "analysis:downloads": ANALYSIS,
+    "analysis:download_log": COORDINATION,
+    "analysis:download_detail": OWN_DOWNLOAD,
+    "analysis:download_file": OWN_DOWNLOAD,
+    "analysis:download_codebook": OWN_DOWNLOAD,
+    # interviews
+    "interviews:list": INTERVIEW_LOG,
+    "interviews:samples": COORDINATION,
+    "interviews:sample": COORDINATION,
+    # Swapping, adding and accepting are POSTs; a GET goes back to the sample.
+    "interviews:swap": only(coordinator=REDIRECT, admin=REDIRECT),
+    "interviews:add": only(coordinator=REDIRECT, admin=REDIRECT),
+    "interviews:accept": only(coordinator=REDIRECT, admin=REDIRECT),
+    "interviews:detail": INTERVIEW_LOG,
+    # Uploading is a POST by the qualitative team; a GET goes back to the interview.
+    "interviews:transcript": only(qualitative=REDIRECT, admin=REDIRECT),
+    # coding
+    "coding:list": QUALITATIVE,
+    # Transcripts outside the user's studies are not found.
+    "coding:transcript": {
+        **only(**{role: 404 for role in STAFF_ROLES}),
+        "qualitative": 200,
+        "admin": 200,
+    },
+    # POST only, checked before the segment is looked up: nothing is revealed.
+    "coding:remove_segment": only(**{role: 405 for role in STAFF_ROLES}),
+    "coding:codebook": QUALITATIVE,
+    "coding:agreement": RESEARCH_TEAM,
+    "coding:joint_display": RESEARCH_TEAM,
+    "coding:joint_display_csv": RESEARCH_TEAM,
+    "coding:joint_display_xlsx": RESEARCH_TEAM,
+}
+
+# Stand-ins for the credentials only the participant holds.
+TOKEN = object()
+SIGNED = object()
+GUESSED = {TOKEN: "x" * 43, SIGNED: "1:forged:signature"}
+
+
+# ---------------------------------------------------------------------------
+# The URL configuration
+
+
+def url_patterns(
+    resolver: URLResolver | None = None, namespace: str = "", prefix: str = ""
+) -> Iterator[tuple[str, str]]:
+    """(full name, route) of every pattern; unnamed ones by their route."""
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from url_patterns(entry, inner, route)
+        elif isinstance(entry, URLPattern):
+            name = entry.name or f"<unnamed {route}>"
+            yield namespace + name, route
+
+
+def checked_patterns() -> dict[str, str]:
+    """The patterns the matrix covers: all but the admin's own pages and files."""
+    files = tuple(
+        url.lstrip("/")
+        for url in (settings.STATIC_URL, settings.MEDIA_URL)
+        if url and url != "/"
+    )
+    return {
+        name: route
+        for name, route in url_patterns()
+        if (name == "admin:index" or not name.startswith("admin:"))
+        and not (files and route.startswith(files))
+    }
+
+
+# ---------------------------------------------------------------------------
+# The world: the demo study, its users, and one of everything at site A
+
+
+@dataclasses.dataclass
+class World:
+    users: dict[str, object]
+    kwargs: dict[str, dict]
+    token: str
+    signed: str
+    # What identifies the site-A participant, or opens their questionnaire.
+    secrets: tuple[str, ...]
+
+
+def _run_results(spec) -> list[dict]:
+    coefficient = {
+        "term": "(Intercept)",
+        "b": 1.0,
+        "se": 0.5,
+        "beta": None,
+        "t": 2.0,
+        "p": 0.05,
+        "ci_low": 0.0,
+        "ci_high": 2.0,
+        "vif": None,
+    }
+    block = {
+        "number": 1,
+        "r_squared": 0.2,
+        "r_squared_change": 0.2,
+        "f_change": 3.0,
+        "df1": 1,
+        "df2": 30,
+        "p_f_change": 0.09,
+        "coefficients": [coefficient],
+    }
+    return [
+        {
+            "name": spec.name,
+            "outcome": spec.outcome,
+            "block_names": ["Demographics"],
+            "n": 32,
+            "blocks": [block],
+            "diagnostics": {},
+        }
+    ]
+
+
+def _build_world(export_root) -> World:
+    from analysis.dataset import build_dataset
+    from analysis.exports import ExportRequest
+    from analysis.interview_models import (
+        CodedSegment,
+        Interview,
+        InterviewSample,
+        SampleMember,
+        Transcript,
+    )
+    from analysis.models import AnalysisRun, Download, DownloadStatus, RunStatus
+    from analysis.specification import PRESETS
+    from instruments.models import Respondent
+    from participants import links, messaging
+    from participants.models import VisitStatus
+    from studyportal import demo
+    from tests.participants import journeys
+
+    study = demo.seed_reference_study()
+    demo.seed_reference_protocol(study)
+    demo.seed_demo_users(study)
+    by_name = {user.username: user for user in get_user_model().objects.all()}
+    users = {
+        "staff_a": by_name["clinic1"],
+        "staff_b": by_name["clinic2"],
+        "coordinator": by_name["coordinator"],
+        "investigator": by_name["investigator"],
+        "qualitative": by_name["qualitative"],
+        "admin": by_name["admin"],
+    }
+    site_a = study.sites.get(code="LDS")
+    staff_a = users["staff_a"]
+    assert users["staff_b"].memberships.get().site.code != site_a.code
+
+    details = journeys.contact(
+        "Morwenna Quill", email="morwenna.quill@example.com", mobile="+447700900123"
+    )
+    participant = journeys.enrol(site_a, staff_a, details=details, interview=True)
+    visit = participant.visits.get(status=VisitStatus.OPEN)
+    instrument = (
+        visit.timepoint.instruments.exclude(instrument__respondent=Respondent.STAFF)
+        .select_related("instrument")
+        .order_by("order")
+        .first()
+        .instrument
+    )
+    version = instrument.latest_version()
+    consenting = journeys.screen(site_a, staff_a)
+    consented = journeys.consented(site_a, staff_a)
+
+    investigator = users["investigator"]
+    spec = PRESETS["reference"]()[0]
+    run = AnalysisRun.objects.create(
+        study=study,
+        preset="reference",
+        specification=[spec.as_dict()],
+        status=RunStatus.DONE,
+        results=_run_results(spec),
+        provenance={"dataset_hash": build_dataset(study).content_hash},
+        requested_by=investigator,
+    )
+    stale_run = AnalysisRun.objects.create(
+        study=study,
+        preset="reference",
+        specification=[spec.as_dict()],
+        status=RunStatus.DONE,
+        results=_run_results(spec),
+        provenance={"dataset_hash": "data changed since"},
+        requested_by=investigator,
+    )
+    export = ExportRequest()
+    (export_root / "access-matrix.csv").write_text("pseudonym\nP0001\n")
+    download = Download.objects.create(
+        study=study,
+        requested_by=investigator,
+        request=export.as_dict(),
+        layout=export.layout,
+        fmt=export.fmt,
+        file_name="access-matrix.csv",
+        status=DownloadStatus.READY,
+        path="access-matrix.csv",
+    )
+
+    coordinator = users["coordinator"]
+    sample = InterviewSample.objects.create(
+        study=study, size=1, criteria=[], seed=1, created_by=coordinator
+    )
+    member = SampleMember.objects.create(
+        sample=sample, participant=participant, stratum="all"
+    )
+    interview = Interview.objects.create(
+        participant=participant,
+        status=Interview.Status.DONE,
+        invited_on=timezone.localdate() - dt.timedelta(days=7),
+        interviewer=users["qualitative"],
+    )
+    transcript = Transcript.objects.create(
+        interview=interview,
+        text="The clinic listened to me, and that helped.",
+        uploaded_by=users["qualitative"],
+    )
+    segment = CodedSegment.objects.create(
+        transcript=transcript, coder=users["qualitative"], start=0, end=20
+    )
+
+    on_participant = {"pk": participant.pk}
+    on_visit = {"pk": participant.pk, "visit_pk": visit.pk}
+    kwargs = {
+        "instruments:detail": {"slug": instrument.slug},
+        "instruments:preview": {"slug": instrument.slug, "number": version.number},
+        "instruments:dictionary": {"slug": instrument.slug, "number": version.number},
+        "questionnaire:opt_out": {"signed": SIGNED},
+        "questionnaire:start": {"token": TOKEN},
+        "questionnaire:page": {"token": TOKEN, "number": 1},
+        "questionnaire:review": {"token": TOKEN},
+        "questionnaire:done": {"token": TOKEN},
+        "participants:consent": {"pk": consenting.pk},
+        "participants:enrol": {"pk": consented.pk},
+        "participants:detail": on_participant,
+        "participants:handover": on_participant,
+        "participants:letter": on_participant,
+        "participants:contact_edit": on_participant,
+        "participants:characteristics_edit": on_participant,
+        "participants:paper_entry": {**on_visit, "slug": instrument.slug},
+        "participants:reconsent": on_participant,
+        "participants:withdraw": on_participant,
+        "participants:reactivate": on_participant,
+        "participants:history": on_participant,
+        "worklist:attempt": on_visit,
+        "worklist:lost": on_participant,
+        "worklist:phone": on_visit,
+        "worklist:phone_entry": {**on_visit, "slug": instrument.slug},
+        "analysis:specify": {"study_pk": study.pk},
+        "analysis:run_detail": {"pk": run.pk},
+        "analysis:run_again": {"pk": run.pk},
+        "analysis:tables_csv": {"pk": run.pk},
+        "analysis:tables_xlsx": {"pk": run.pk},
+        "analysis:diagnostics_svg": {"pk": stale_run.pk, "name": spec.name},
+        "analysis:diagnostics_png": {"pk": stale_run.pk, "name": spec.name},
+        "analysis:data_csv": {"pk": run.pk},
+        "analysis:reproduce_r": {"pk": run.pk},
+        "analysis:downloads": {"study_pk": study.pk},
+        "analysis:download_detail": {"pk": download.pk},
+        "analysis:download_file": {"pk": download.pk},
+        "analysis:download_codebook": {"pk": download.pk},
+        "interviews:sample": {"pk": sample.pk},
+        "interviews:swap": {"pk": sample.pk, "member_pk": member.pk},
+        "interviews:add": {"pk": sample.pk},
+        "interviews:accept": {"pk": sample.pk},
+        "interviews:detail": {"pk": interview.pk},
+        "interviews:transcript": {"pk": interview.pk},
+        "coding:transcript": {"pk": transcript.pk},
+        "coding:remove_segment": {"pk": segment.pk},
+    }
+    token = links.issue_token(visit)
+    return World(
+        users=users,
+        kwargs=kwargs,
+        token=token,
+        signed=urlparse(messaging.opt_out_url(participant)).path.split("/")[-2],
+        secrets=(details.full_name, details.email, "7700900123", token),
+    )
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Built once per module and rolled back after its last test."""
+    from django.db import transaction
+
+    export_root = tmp_path_factory.mktemp("exports")
+    with (
+        override_settings(EXPORT_ROOT=export_root),
+        django_db_blocker.unblock(),
+        transaction.atomic(),
+    ):
+        yield _build_world(export_root)
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def fetch(world, db, monkeypatch):
+    from instruments import patient_views
+    from studyportal import health
+
+    # Every role but the participant guesses a token here; the limit on guesses
+    # has its own tests. The broker's health is not a question of access.
+    monkeypatch.setattr(patient_views, "FAILED_LOOKUP_LIMIT", 10**6)
+    monkeypatch.setattr(health, "CHECKS", {"database": health.check_database})
+
+    def get(name: str, role: str):
+        client = Client()
+        own = {TOKEN: world.token, SIGNED: world.signed}
+        credentials = own if role == "participant" else GUESSED
+        kwargs = {
+            key: credentials.get(value, value)
+            for key, value in world.kwargs.get(name, {}).items()
+        }
+        if role == "participant":
+            client.get(reverse("questionnaire:start", args=[world.token]))
+        elif role != "anonymous":
+            client.force_login(world.users[role])
+        return client.get(reverse(name, kwargs=kwargs))
+
+    return get
+
+
+def body_of(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode(errors="replace")
+    return response.content.decode(errors="replace")
+
+
+def outcome_of(response) -> int | str:
+    if response.status_code != 302:
+        return response.status_code
+    logins = {reverse("login"), reverse("admin:login")}
+    return LOGIN if urlparse(response["Location"]).path in logins else REDIRECT
+
+
+# ---------------------------------------------------------------------------
+# The tests
+
+
+def test_every_url_has_an_expectation():
+    patterns = checked_patterns()
+    missing = sorted(
+        f"{name} ({route})" for name, route in patterns.items() if name not in EXPECTED
+    )
+    assert not missing, f"URLs without a row in EXPECTED: {', '.join(missing)}"
+    stale = sorted(set(EXPECTED) - set(patterns))
+    assert not stale, f"EXPECTED rows for URLs that no longer exist: {stale}"
+
+
+def test_every_row_states_every_role():
+    incomplete = {name: set(ROLES) - set(row) for name, row in EXPECTED.items()}
+    assert not {name: roles for name, roles in incomplete.items() if roles}
+
+
+# Roles that must never read who the site-A participant is (DESIGN.md).
+KEPT_FROM = ("investigator", "staff_b")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_role_gets_what_the_table_says(name, fetch, world):
+    responses = {role: fetch(name, role) for role in ROLES}
+    got = {role: outcome_of(response) for role, response in responses.items()}
+    wrong = {
+        role: f"expected {EXPECTED[name][role]}, got {got[role]}"
+        for role in ROLES
+        if got[role] != EXPECTED[name][role]
+    }
+    for role in KEPT_FROM:
+        body = body_of(responses[role])
+        shown = [secret for secret in world.secrets if secret in body]
+        if shown:
+            wrong[role] = f"the page shows {len(shown)} contact detail(s) or token"
+    assert not wrong, f"{name}: {wrong}"
