@@ -22,4 +22,4 @@ RUN pip install . \
 
 USER studyportal
 EXPOSE 8000
-CMD ["gunicorn", "studyportal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "studyportal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", "--logger-class", "studyportal.gunicorn_logging.RedactingLogger"]

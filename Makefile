@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test lint migrations-check clean
+.PHONY: install demo test lint migrations-check backup restore clean
 
 install: $(INSTALLED)
 
@@ -39,6 +39,16 @@ migrations-check: $(INSTALLED)
 
 test: lint migrations-check
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Backups of DATABASE_URL (PostgreSQL): `make backup` writes backups/<time>.dump,
+# `make backup FILE=x.dump` writes x.dump; `make restore FILE=x.dump` replaces the
+# database's contents with x.dump after asking. The files hold personal data.
+backup: $(INSTALLED)
+	$(BIN)/python manage.py backup $(if $(FILE),--output "$(FILE)")
+
+restore: $(INSTALLED)
+	@test -n "$(FILE)" || { echo "Say which backup: make restore FILE=backups/....dump"; exit 1; }
+	$(BIN)/python manage.py restore "$(FILE)"
 
 clean:
 	rm -rf $(VENV) var

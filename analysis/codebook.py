@@ -9,12 +9,15 @@ missing-value codes into NA and labelled codes into factors (categoricals).
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
 import pprint
 
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from analysis.exports import (
     FORMATS,
@@ -34,6 +37,33 @@ CODEBOOK_FIELDS = (
     "values",
     "missing",
 )
+# The HTML codebook is a file on its own (it travels in the download zip), so its
+# style is inline; served from the site, the page allows exactly this style by hash.
+CODEBOOK_STYLE = """
+body {
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  margin: 2rem auto; max-width: 72rem; padding: 0 1rem;
+  color: #1b1b1b; line-height: 1.45;
+}
+h1 { font-size: 1.6rem; margin-bottom: .25rem; }
+h2 { font-size: 1.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; width: 100%; font-size: .92rem; }
+th, td {
+  border: 1px solid #c8c8c8; padding: .35rem .5rem;
+  text-align: left; vertical-align: top;
+}
+th { background: #eef1f4; }
+tbody tr:nth-child(even) { background: #fafafa; }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+dl.choices {
+  display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem;
+}
+dl.choices dt { font-weight: 600; }
+dl.choices dd { margin: 0; }
+.muted { color: #555; }
+"""
+_STYLE_DIGEST = hashlib.sha256(CODEBOOK_STYLE.encode()).digest()
+CODEBOOK_STYLE_HASH = f"'sha256-{base64.b64encode(_STYLE_DIGEST).decode()}'"
 ITEM_VALUE_PREFIX = "variable="
 NO_DATE = "blank=no date"
 # A spreadsheet-safe cell starts with ' before = + - @ (or a tab or return);
@@ -99,6 +129,7 @@ def codebook_html(export: Export) -> str:
     return render_to_string(
         "analysis/codebook.html",
         {
+            "style": mark_safe(CODEBOOK_STYLE),  # noqa: S308 - a constant
             "study": export.study,
             "choices": export.request.describe(),
             "layout": LAYOUTS[export.request.layout],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from csp.decorators import csp_update
 from django import forms
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -169,6 +170,7 @@ def download_file(request, pk: int):
 
 
 @access.role_required(*runs.ANALYSIS_ROLES)
+@csp_update({"style-src": [codebook.CODEBOOK_STYLE_HASH]})
 def download_codebook(request, pk: int):
     download = get_object_or_404(downloads.downloads_for(request.user), pk=pk)
     export = exports.prepare(download.study, ExportRequest.from_dict(download.request))

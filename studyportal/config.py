@@ -123,6 +123,21 @@ def read_time_zone(environ_: Mapping[str, str]) -> str:
     return name
 
 
+def read_proxy_ssl_header(environ_: Mapping[str, str]) -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto: https" (the default) trusts a
+    proxy's header to say the request came over HTTPS; an empty value trusts none."""
+    raw = environ_.get("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https")
+    if not raw.strip():
+        return None
+    header, sep, value = (part.strip() for part in raw.partition(":"))
+    if not sep or not header or not value:
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={raw!r} is not 'Header-Name: value', "
+            "for example 'X-Forwarded-Proto: https'."
+        )
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
 def read_list(environ_: Mapping[str, str], name: str, *, default: list[str]) -> list:
     raw = environ_.get(name)
     if raw is None:

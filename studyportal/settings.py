@@ -1,7 +1,10 @@
 """Settings, all read from the environment; README.md lists every variable."""
 
+import datetime as dt
 import os
 from pathlib import Path
+
+from django.utils.log import DEFAULT_LOGGING
 
 from studyportal import config
 
@@ -28,6 +31,8 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "bootstrap",
     "simple_history",
+    "csp",
+    "axes",
     "studyportal",
     "participants",
     "instruments",
@@ -36,6 +41,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -44,6 +50,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks, so it sees the response of the login view.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studyportal.urls"
@@ -82,6 +90,37 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out username and address never reach the password check.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Login lockout (django-axes): a username is locked out from one address after
+# AXES_FAILURE_LIMIT failures, for AXES_COOLOFF_MINUTES; another user or address is
+# unaffected. Attempts are kept in the database, so logins work with Redis down.
+AXES_ENABLED = config.read_bool(ENV, "AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = config.read_int(ENV, "AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(
+    minutes=config.read_int(ENV, "AXES_COOLOFF_MINUTES", default=15)
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "studyportal.logins.lockout_response"
+# studyportal.models.LoginEvent is the audit of logins; axes' own log would repeat it.
+AXES_DISABLE_ACCESS_LOG = True
+# The client address: REMOTE_ADDR unless TRUSTED_PROXY_COUNT proxies stand in front
+# (1 for the TLS proxy before docker-compose). Then it is the entry the outermost
+# proxy appended to X-Forwarded-For; anything a client wrote before it is ignored.
+TRUSTED_PROXY_COUNT = config.read_int(ENV, "TRUSTED_PROXY_COUNT", default=0)
+# Not strict: a client-written prefix must not void the header and leave every such
+# client sharing the proxy's address.
+IPWARE_STRICT = False
+if TRUSTED_PROXY_COUNT > 0:
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT - 1
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+else:
+    AXES_IPWARE_PROXY_COUNT = None
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = config.read_time_zone(ENV)
@@ -125,7 +164,7 @@ SMS_FROM = ENV.get("SMS_FROM", "StudyPortal")
 
 # Security. Production sits behind a TLS-terminating proxy; /healthz stays reachable
 # over plain HTTP so container health checks do not follow a redirect.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_PROXY_SSL_HEADER = config.read_proxy_ssl_header(ENV)
 SECURE_SSL_REDIRECT = config.read_bool(ENV, "SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = config.read_int(
@@ -136,18 +175,58 @@ SECURE_HSTS_PRELOAD = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = config.read_int(ENV, "SESSION_COOKIE_AGE", default=8 * 60 * 60)
+# Sessions end after SESSION_COOKIE_AGE seconds without a request, or when the
+# browser closes: a clinic computer left unattended does not stay logged in.
+SESSION_COOKIE_AGE = config.read_int(ENV, "SESSION_COOKIE_AGE", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# No inline script, handler or style attribute anywhere: static files only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
+# Django logs the path of every 4xx response and the development server every
+# request; a questionnaire path holds the participant's token, so the loggers that
+# write paths redact it before any handler sees the record.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_links": {"()": "studyportal.log_redaction.RedactLinkTokens"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": DEFAULT_LOGGING["formatters"]["django.server"],
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_links"],
+        },
+        "django.server": DEFAULT_LOGGING["handlers"]["django.server"],
+    },
+    "loggers": {
+        "django.request": {"filters": ["redact_links"]},
+        "django.server": {
+            **DEFAULT_LOGGING["loggers"]["django.server"],
+            "filters": ["redact_links"],
+        },
+        # django-axes announces its configuration at every start; lockouts and
+        # failures are audited as LoginEvent rows instead.
+        "axes": {"level": "WARNING"},
+    },
     "root": {"handlers": ["console"], "level": ENV.get("LOG_LEVEL", "INFO")},
 }
 

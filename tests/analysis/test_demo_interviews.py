@@ -112,9 +112,10 @@ def test_seeding_again_changes_nothing(coded_study):
     ]
 
 
-def test_the_qualitative_demo_logins_work(coded_study):
+def test_the_qualitative_demo_logins_work(coded_study, rf):
     logins = {login.username for login in demo.seed_demo_users(coded_study)}
     assert {"qualitative", "qualitative2"} <= logins
     for name in demo.DEMO_CODERS:
-        user = authenticate(username=name, password=demo.DEMO_PASSWORD)
+        request = rf.post("/accounts/login/")
+        user = authenticate(request, username=name, password=demo.DEMO_PASSWORD)
         assert access.roles_of(user) == {Role.QUALITATIVE}

@@ -1,7 +1,9 @@
 """The downloads page, the built files and the download log, role by role."""
 
+import base64
 import hashlib
 import io
+import re
 
 import pandas as pd
 import pyreadstat
@@ -200,7 +202,12 @@ def test_an_spss_file_is_built_then_fetched_with_its_logged_hash(
     assert meta.column_names_to_labels
     codebook = client.get(reverse("analysis:download_codebook", args=[download.pk]))
     assert codebook.status_code == 200
-    assert "baseline_selfmgmt_total" in codebook.content.decode()
+    text = codebook.content.decode()
+    assert "baseline_selfmgmt_total" in text
+    # The standalone page keeps its inline style; the policy allows exactly that.
+    style = re.search(r"<style>(.*?)</style>", text, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in codebook["Content-Security-Policy"]
 
 
 def test_no_contact_detail_leaves_through_the_page(client, demo_study):

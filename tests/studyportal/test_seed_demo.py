@@ -77,17 +77,23 @@ def test_it_prints_every_login_and_the_password(seeded, db):
     assert demo.DEMO_PASSWORD in seeded
 
 
-def test_demo_users_log_in_with_their_roles(seeded, db):
+def test_demo_users_log_in_with_their_roles(seeded, db, rf):
+    # The lockout backend needs the request the login came with.
+    request = rf.post("/accounts/login/")
     study = Study.objects.get()
-    clinic1 = authenticate(username="clinic1", password=demo.DEMO_PASSWORD)
+    clinic1 = authenticate(request, username="clinic1", password=demo.DEMO_PASSWORD)
     assert access.roles_of(clinic1) == {Role.CLINIC_STAFF}
     assert list(access.sites_for(clinic1)) == [study.sites.order_by("code").first()]
-    coordinator = authenticate(username="coordinator", password=demo.DEMO_PASSWORD)
+    coordinator = authenticate(
+        request, username="coordinator", password=demo.DEMO_PASSWORD
+    )
     assert access.roles_of(coordinator) == {Role.COORDINATOR}
     assert access.sites_for(coordinator).count() == 3
-    investigator = authenticate(username="investigator", password=demo.DEMO_PASSWORD)
+    investigator = authenticate(
+        request, username="investigator", password=demo.DEMO_PASSWORD
+    )
     assert access.roles_of(investigator) == {Role.INVESTIGATOR}
-    admin = authenticate(username="admin", password=demo.DEMO_PASSWORD)
+    admin = authenticate(request, username="admin", password=demo.DEMO_PASSWORD)
     assert admin.is_superuser and access.ADMIN in access.roles_of(admin)
 
 
