@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -18,24 +20,34 @@ from studyportal.errors import DomainError
 FAILED_LOOKUP_LIMIT = 20
 FAILED_LOOKUP_WINDOW_SECONDS = 10 * 60
 
+logger = logging.getLogger(__name__)
+
 
 def _client_address(request) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
 def _too_many_failures(request) -> bool:
-    return (
-        cache.get(f"link-failures:{_client_address(request)}", 0) >= FAILED_LOOKUP_LIMIT
-    )
+    key = f"link-failures:{_client_address(request)}"
+    try:
+        return cache.get(key, 0) >= FAILED_LOOKUP_LIMIT
+    except Exception:
+        # Fail open: with the cache (Redis) down, patients must still reach their
+        # questionnaire; guessing a token stays hopeless without the limit.
+        logger.warning("Link rate limit unavailable: the cache is unreachable")
+        return False
 
 
 def _count_failure(request) -> None:
     key = f"link-failures:{_client_address(request)}"
-    cache.add(key, 0, FAILED_LOOKUP_WINDOW_SECONDS)
     try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, FAILED_LOOKUP_WINDOW_SECONDS)
+        cache.add(key, 0, FAILED_LOOKUP_WINDOW_SECONDS)
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, FAILED_LOOKUP_WINDOW_SECONDS)
+    except Exception:
+        logger.warning("Link failure not counted: the cache is unreachable")
 
 
 def _problem(request, kind: str, status: int):

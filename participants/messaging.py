@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 from email.utils import make_msgid
 
@@ -14,6 +15,7 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from participants import links
 from participants.models import (
@@ -36,6 +38,8 @@ CHANNELS = {
 }
 FINISHED = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.CANCELLED)
 
+logger = logging.getLogger(__name__)
+
 
 def channels_for(visit: Visit) -> list[str]:
     contact = getattr(visit.participant, "contact", None)
@@ -44,11 +48,24 @@ def channels_for(visit: Visit) -> list[str]:
     return CHANNELS[contact.preferred_channel]
 
 
+def _send_soon(message_id: int) -> None:
+    """Hand the message to a worker; without a broker the beat planner sends it later.
+
+    The row stays pending and due, and ``plan_and_send`` queues every such row.
+    """
+    from participants.tasks import send_message
+
+    try:
+        send_message.delay(message_id)
+    except BrokerUnreachable:
+        logger.warning(
+            "Broker unreachable: message %s waits for the planner", message_id
+        )
+
+
 @transaction.atomic
 def queue_invitation(visit: Visit) -> list[OutboundMessage]:
     """Plan an invitation now by the participant's channels and send it after commit."""
-    from participants.tasks import send_message
-
     created = []
     for channel in channels_for(visit):
         message, new = OutboundMessage.objects.get_or_create(
@@ -65,7 +82,7 @@ def queue_invitation(visit: Visit) -> list[OutboundMessage]:
             message.error = ""
             message.save(update_fields=["status", "due_at", "error"])
         created.append(message)
-        transaction.on_commit(lambda pk=message.pk: send_message.delay(pk))
+        transaction.on_commit(lambda pk=message.pk: _send_soon(pk))
     return created
 
 

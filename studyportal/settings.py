@@ -78,6 +78,9 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = config.read_int(ENV, "CONN_MAX_AGE", default=60)
+# A kept connection is checked before a request uses it, so a PostgreSQL restart
+# costs no more than the requests in flight at that moment.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _VALIDATION = "django.contrib.auth.password_validation"
@@ -236,6 +239,8 @@ CACHES = {
         {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": ENV["REDIS_URL"],
+            # A dead Redis must answer quickly: the rate limit fails open on errors.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
         if ENV.get("REDIS_URL")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
