@@ -26,7 +26,7 @@ from analysis.exports import (
     Export,
     ExportVariable,
 )
-from participants.dashboard_views import neutralise
+from studyportal.spreadsheets import neutralise
 
 CODEBOOK_FIELDS = (
     "variable",

@@ -19,7 +19,7 @@ from django.db.models import Max, QuerySet
 
 from analysis.interview_models import Code, CodedSegment, Memo, Theme, Transcript
 from analysis.interviews import can_read_transcripts
-from participants.models import Study
+from participants.models import Role, Study
 from studyportal import access
 from studyportal.errors import DomainError
 
@@ -27,19 +27,19 @@ from studyportal.errors import DomainError
 # Who may code
 
 
-def coding_studies(user) -> list[Study]:
-    """Studies whose transcripts (and so whose codebook) the user may work on."""
-    return [
-        study
-        for study in access.studies_for(user).order_by("name")
-        if can_read_transcripts(user, study)
-    ]
+def coding_studies(user) -> QuerySet[Study]:
+    """Studies whose transcripts (and so whose codebook) the user may work on.
+
+    The same people ``can_read_transcripts`` lets in: the study's qualitative
+    researchers, and admins.
+    """
+    return access.studies_for(user, roles=(Role.QUALITATIVE,)).order_by("name")
 
 
 def transcripts_for(user) -> QuerySet[Transcript]:
     """Transcripts the user may read: of studies ``can_read_transcripts`` allows."""
     return Transcript.objects.filter(
-        interview__participant__study__in=[s.pk for s in coding_studies(user)]
+        interview__participant__study__in=coding_studies(user)
     ).select_related("interview__participant__study")
 
 

@@ -32,9 +32,9 @@ from analysis.coding_forms import (
 from analysis.interview_models import CodedSegment, Transcript
 from analysis.joint_display import display_studies, joint_display
 from analysis.runs import pseudonym
-from participants.dashboard_views import neutralise
 from participants.models import Study
 from studyportal.errors import DomainError
+from studyportal.spreadsheets import neutralise_row
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -50,7 +50,7 @@ def _chosen_study(request, studies) -> Study:
 
 def _render(request, template: str, context: dict) -> HttpResponse:
     # The section's own navigation offers transcripts only to those who may code.
-    can_code = bool(coding.coding_studies(request.user))
+    can_code = coding.coding_studies(request.user).exists()
     return render(request, template, {**context, "can_code": can_code})
 
 
@@ -285,10 +285,6 @@ def joint_display_page(request):
     return _render(request, "coding/joint_display.html", context)
 
 
-def _cells(row: list) -> list:
-    return [neutralise(cell) if isinstance(cell, str) else cell for cell in row]
-
-
 def _attachment(body, content_type: str, name: str) -> HttpResponse:
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -300,8 +296,8 @@ def joint_display_csv(request):
     study, _, _, display = _display(request)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(_cells(display.header()))
-    writer.writerows(_cells(row) for row in display.table())
+    writer.writerow(neutralise_row(display.header()))
+    writer.writerows(neutralise_row(row) for row in display.table())
     return _attachment(
         buffer.getvalue(),
         "text/csv; charset=utf-8",
@@ -315,13 +311,13 @@ def joint_display_xlsx(request):
     book = Workbook()
     sheet = book.active
     sheet.title = "Joint display"
-    sheet.append(_cells(display.header()))
+    sheet.append(neutralise_row(display.header()))
     for row in display.table():
-        sheet.append(_cells(row))
+        sheet.append(neutralise_row(row))
     by_tertile = book.create_sheet("By partnership tertile")
-    by_tertile.append(_cells(display.tertile_header()))
+    by_tertile.append(neutralise_row(display.tertile_header()))
     for row in display.tertile_table():
-        by_tertile.append(_cells(row))
+        by_tertile.append(neutralise_row(row))
     buffer = io.BytesIO()
     book.save(buffer)
     return _attachment(buffer.getvalue(), XLSX, f"{study.slug}-joint-display.xlsx")

@@ -40,14 +40,10 @@ def downloads_for(user) -> QuerySet[Download]:
 
 def log_for(user) -> QuerySet[Download]:
     """Every download of the studies a coordinator (or an admin) oversees."""
-    if not user.is_authenticated or not user.is_active:
-        return Download.objects.none()
-    downloads = Download.objects.select_related("study", "requested_by")
-    if user.is_superuser:
-        return downloads
-    return downloads.filter(
-        study__staff__user=user, study__staff__role=Role.COORDINATOR
-    ).distinct()
+    studies = access.studies_for(user, roles=(Role.COORDINATOR,))
+    return Download.objects.filter(study__in=studies).select_related(
+        "study", "requested_by"
+    )
 
 
 @transaction.atomic
@@ -177,12 +173,11 @@ def remove_old(*, now=None) -> int:
     """Delete built files older than EXPORT_KEEP_DAYS; their log rows stay."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.EXPORT_KEEP_DAYS)
     old = Download.objects.filter(created_at__lt=cutoff).exclude(path="")
-    removed = 0
-    for download in old:
-        (Path(settings.EXPORT_ROOT) / download.path).unlink(missing_ok=True)
-        Download.objects.filter(pk=download.pk).update(path="")
-        removed += 1
-    return removed
+    paths = list(old.values_list("path", flat=True))
+    for path in paths:
+        (Path(settings.EXPORT_ROOT) / path).unlink(missing_ok=True)
+    old.update(path="")
+    return len(paths)
 
 
 def stored_file(download: Download) -> Path | None:

@@ -38,7 +38,7 @@ from analysis.exports import (
     WriteResult,
     file_name,
 )
-from participants.dashboard_views import neutralise
+from studyportal.spreadsheets import neutralise
 
 CHUNK_ROWS = 2000
 SAFE_CACHE_SIZE = 100_000

@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis.regression import HierarchicalResult, fit_hierarchical
 from analysis.specification import ModelSpec, sample_for
-from participants.dashboard_views import neutralise
+from studyportal.spreadsheets import neutralise
 
 DATA_FILE = "data.csv"
 INDEX = "pseudonym"

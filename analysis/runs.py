@@ -45,13 +45,7 @@ ANALYSIS_ROLES = (Role.INVESTIGATOR, access.ADMIN)
 
 def analysis_studies(user) -> QuerySet[Study]:
     """Studies whose analysis the user may run and read: as investigator or admin."""
-    if not user.is_authenticated or not user.is_active:
-        return Study.objects.none()
-    if user.is_superuser:
-        return Study.objects.all()
-    return Study.objects.filter(
-        staff__user=user, staff__role=Role.INVESTIGATOR
-    ).distinct()
+    return access.studies_for(user, roles=(Role.INVESTIGATOR,))
 
 
 def runs_for(user) -> QuerySet[AnalysisRun]:

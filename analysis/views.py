@@ -17,8 +17,8 @@ from analysis.dataset import variable_catalogue
 from analysis.forms import SpecificationForm, StartRunForm, initial_from
 from analysis.models import AnalysisRun, RunStatus
 from analysis.specification import PRESETS, ModelSpec
-from participants.dashboard_views import neutralise
 from studyportal import access
+from studyportal.spreadsheets import neutralise_row
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -106,18 +106,13 @@ def _download_name(run: AnalysisRun, extension: str) -> str:
     return f"{run.study.slug}-analysis-{run.pk}-tables.{extension}"
 
 
-def _cells(row: tuple) -> list:
-    # Numbers stay numbers; only text can smuggle a formula into a spreadsheet.
-    return [neutralise(cell) if isinstance(cell, str) else cell for cell in row]
-
-
 @access.role_required(*runs.ANALYSIS_ROLES)
 def tables_csv(request, pk: int):
     run = _finished_run(request, pk)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(runs.TABLE_HEADER)
-    writer.writerows(_cells(row) for row in runs.coefficient_rows(run.results))
+    writer.writerows(neutralise_row(row) for row in runs.coefficient_rows(run.results))
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     name = _download_name(run, "csv")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -132,7 +127,7 @@ def tables_xlsx(request, pk: int):
     sheet.title = "Coefficients"
     sheet.append(runs.TABLE_HEADER)
     for row in runs.coefficient_rows(run.results):
-        sheet.append(_cells(row))
+        sheet.append(neutralise_row(row))
     buffer = io.BytesIO()
     book.save(buffer)
     response = HttpResponse(buffer.getvalue(), content_type=XLSX)

@@ -26,6 +26,7 @@ from participants.models import (
     VisitStatus,
 )
 from studyportal import access
+from studyportal.spreadsheets import neutralise
 
 DASHBOARD_ROLES = (access.Role.CLINIC_STAFF, access.Role.COORDINATOR, access.ADMIN)
 CONSORT_ROLES = (*DASHBOARD_ROLES, access.Role.INVESTIGATOR)
@@ -180,15 +181,6 @@ def consort_svg(request):
 @access.role_required(*CONSORT_ROLES)
 def consort_png(request):
     return _consort_download(request, "png")
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 class _Echo:

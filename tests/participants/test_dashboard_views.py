@@ -10,9 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from participants.dashboard_views import neutralise
 from participants.models import Participant
 from studyportal import demo
+from studyportal.spreadsheets import neutralise
 from tests.factories import UserFactory
 from tests.participants import journeys
 
