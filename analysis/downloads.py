@@ -25,7 +25,7 @@ from analysis.exports import ExportError, ExportRequest
 from analysis.models import Download, DownloadStatus
 from analysis.runs import analysis_studies
 from participants.models import Role, Study
-from studyportal import access
+from studyportal import access, worker_queue
 
 LOG_ROLES = (Role.COORDINATOR, access.ADMIN)
 PROGRESS_EVERY = 0.05  # of the rows: how often a worker reports progress
@@ -49,8 +49,6 @@ def log_for(user) -> QuerySet[Download]:
 @transaction.atomic
 def request_download(*, study: Study, request: ExportRequest, user) -> Download:
     """Log the request; queue the build unless the CSV is to be streamed now."""
-    from analysis.tasks import build_download
-
     download = Download.objects.create(
         study=study,
         requested_by=user,
@@ -61,10 +59,20 @@ def request_download(*, study: Study, request: ExportRequest, user) -> Download:
         status=DownloadStatus.BUILDING
         if request.fmt == "csv"
         else DownloadStatus.QUEUED,
+        started_at=timezone.now() if request.fmt == "csv" else None,
     )
     if request.fmt != "csv":
-        transaction.on_commit(lambda: build_download.delay(download.pk))
+        transaction.on_commit(lambda: _build_soon(download.pk))
     return download
+
+
+def _build_soon(download_id: int) -> None:
+    from analysis.tasks import build_download
+
+    if worker_queue.hand_over(
+        build_download, download_id, what=f"download {download_id}"
+    ):
+        Download.objects.filter(pk=download_id).update(handed_at=timezone.now())
 
 
 def log_written(
@@ -122,7 +130,7 @@ def build(download_id: int) -> bool:
     """Write a queued download's file; False if another delivery claimed it."""
     claimed = Download.objects.filter(
         pk=download_id, status=DownloadStatus.QUEUED
-    ).update(status=DownloadStatus.BUILDING, percent=1)
+    ).update(status=DownloadStatus.BUILDING, percent=1, started_at=timezone.now())
     if claimed != 1:
         return False
     download = Download.objects.select_related("study").get(pk=download_id)

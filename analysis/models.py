@@ -50,6 +50,9 @@ class AnalysisRun(models.Model):
         related_name="analysis_runs",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the task queue last accepted the run; the planner queues it again if
+    # it is still waiting long after (a broker outage, or a restarted Redis).
+    handed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -114,6 +117,8 @@ class Download(models.Model):
     # Relative to EXPORT_ROOT; empty for streamed CSV, which is never stored.
     path = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    handed_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -34,13 +34,17 @@ from analysis.specification import (
     run_models,
 )
 from participants.models import Role, Study
-from studyportal import access
+from studyportal import access, worker_queue
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("django", "pandas", "statsmodels", "numpy")
 COEFFICIENT_FIELDS = ("b", "se", "beta", "t", "p", "ci_low", "ci_high", "vif")
 TABLE_HEADER = ("model", "block", "term", "label", *COEFFICIENT_FIELDS)
 ANALYSIS_ROLES = (Role.INVESTIGATOR, access.ADMIN)
+BROKER_UNREACHABLE_STEP = (
+    "Waiting: the task queue cannot be reached just now; the run starts by itself "
+    "when it is back"
+)
 
 
 def analysis_studies(user) -> QuerySet[Study]:
@@ -67,8 +71,6 @@ def request_run(
 
     The worker starts once this commits.
     """
-    from analysis.tasks import perform_run
-
     if specs is None:
         if preset not in PRESETS:
             raise ValueError(f"There is no analysis preset called {preset!r}.")
@@ -85,8 +87,19 @@ def request_run(
         step="Waiting for a worker",
         requested_by=user,
     )
-    transaction.on_commit(lambda: perform_run.delay(run.pk))
+    transaction.on_commit(lambda: _start_soon(run.pk))
     return run
+
+
+def _start_soon(run_id: int) -> None:
+    from analysis.tasks import perform_run
+
+    if worker_queue.hand_over(perform_run, run_id, what=f"analysis run {run_id}"):
+        AnalysisRun.objects.filter(pk=run_id).update(handed_at=timezone.now())
+    else:
+        AnalysisRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+            step=BROKER_UNREACHABLE_STEP
+        )
 
 
 def request_again(run: AnalysisRun, *, user) -> AnalysisRun:

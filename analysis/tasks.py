@@ -1,5 +1,7 @@
 """Celery adapters for analysis runs."""
 
+from dataclasses import asdict
+
 from celery import shared_task
 
 from analysis import runs
@@ -22,3 +24,11 @@ def remove_old_downloads() -> int:
     from analysis import downloads
 
     return downloads.remove_old()
+
+
+@shared_task(acks_late=True)
+def tidy_waiting_work() -> dict:
+    """Queue runs and downloads the broker missed; close those a dead worker left."""
+    from analysis import waiting
+
+    return asdict(waiting.tidy())

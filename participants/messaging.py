@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import smtplib
 from email.utils import make_msgid
 
@@ -15,7 +14,6 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from participants import links
 from participants.models import (
@@ -28,6 +26,7 @@ from participants.models import (
     VisitStatus,
 )
 from participants.sms import send_sms
+from studyportal import worker_queue
 
 OPT_OUT_SALT = "participants.opt-out"
 CHANNELS = {
@@ -37,8 +36,6 @@ CHANNELS = {
     Channel.NONE: [],
 }
 FINISHED = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.CANCELLED)
-
-logger = logging.getLogger(__name__)
 
 
 def channels_for(visit: Visit) -> list[str]:
@@ -55,12 +52,7 @@ def _send_soon(message_id: int) -> None:
     """
     from participants.tasks import send_message
 
-    try:
-        send_message.delay(message_id)
-    except BrokerUnreachable:
-        logger.warning(
-            "Broker unreachable: message %s waits for the planner", message_id
-        )
+    worker_queue.hand_over(send_message, message_id, what=f"message {message_id}")
 
 
 @transaction.atomic

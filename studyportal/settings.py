@@ -292,6 +292,9 @@ _VISIT_STATUS_SECONDS = config.read_int(
 _REMOVE_DOWNLOADS_SECONDS = config.read_int(
     ENV, "SCHEDULE_REMOVE_DOWNLOADS_SECONDS", default=60 * 60
 )
+_TIDY_WAITING_WORK_SECONDS = config.read_int(
+    ENV, "SCHEDULE_TIDY_WAITING_WORK_SECONDS", default=5 * 60
+)
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {
         "task": "studyportal.tasks.clear_expired_sessions",
@@ -312,5 +315,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analysis.tasks.remove_old_downloads",
         "schedule": _REMOVE_DOWNLOADS_SECONDS,
         "options": {"expires": _REMOVE_DOWNLOADS_SECONDS * 0.9},
+    },
+    "tidy-waiting-analysis-work": {
+        "task": "analysis.tasks.tidy_waiting_work",
+        "schedule": _TIDY_WAITING_WORK_SECONDS,
+        "options": {"expires": _TIDY_WAITING_WORK_SECONDS * 0.9},
     },
 }

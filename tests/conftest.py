@@ -27,6 +27,16 @@ def study(db):
     return StudyFactory()
 
 
+@pytest.fixture
+def reference_study(db):
+    """The reference study and its protocol, with nobody in it yet."""
+    from studyportal import demo
+
+    study = demo.seed_reference_study()
+    demo.seed_reference_protocol(study)
+    return study
+
+
 @pytest.fixture(scope="module")
 def demo_cohort(django_db_setup, django_db_blocker):
     """The pk of the demo study with its whole cohort, seeded once per module.

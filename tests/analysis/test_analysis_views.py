@@ -68,10 +68,8 @@ RESULTS = [
 
 
 @pytest.fixture
-def study(db):
-    study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
-    return study
+def study(reference_study):
+    return reference_study
 
 
 @pytest.fixture

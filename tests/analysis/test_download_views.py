@@ -35,10 +35,8 @@ CSV_CHOICES = {
 
 
 @pytest.fixture
-def study(db):
-    study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
-    return study
+def study(reference_study):
+    return reference_study
 
 
 @pytest.fixture

@@ -20,7 +20,10 @@ import redis
 from django.db import connection, connections
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
+from analysis.models import AnalysisRun, RunStatus
+from analysis.tasks import tidy_waiting_work
 from instruments.models import Response
 from participants import links
 from participants.models import (
@@ -34,7 +37,7 @@ from participants.tasks import plan_and_send
 from studyportal import demo
 from studyportal.celery import app as celery_app
 from studyportal.wsgi import application
-from tests.factories import clinic_staff
+from tests.factories import clinic_staff, investigator
 from tests.integration.mail_and_worker import (
     Mailbox,
     database_url,
@@ -245,6 +248,46 @@ def test_it_sends_what_was_planned_during_the_outage_once_redis_is_back(
     assert {item.message_id for item in mailbox.messages()} == {
         message.provider_id for message in sent
     }
+
+
+def test_an_analysis_requested_during_the_outage_runs_once_redis_is_back(
+    client, private_redis, study, tmp_path, caplog
+):
+    require_env_url("DATABASE_URL")
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker shares the test database, which needs PostgreSQL")
+    demo.seed_demo_users(study)
+    demo.seed_demo_participants(study, today=timezone.localdate())
+    client.force_login(investigator(study))
+    private_redis.kill()
+    caplog.set_level(logging.WARNING)
+
+    response = client.post(
+        reverse("analysis:run_list"), {"study": study.pk, "preset": "reference"}
+    )
+    assert response.status_code == 302
+    run = AnalysisRun.objects.get()
+    assert run.status == RunStatus.QUEUED
+    assert "starts by itself" in client.get(run.get_absolute_url()).content.decode()
+    assert f"analysis run {run.pk} waits for the planner" in caplog.text
+
+    private_redis.start()
+    env = {
+        "REDIS_URL": private_redis.url,
+        "DATABASE_URL": database_url(connection.settings_dict),
+    }
+    with worker(worker_env(**env), "celery", tmp_path / "w.log") as running:
+        assert tidy_waiting_work.apply().get()["runs_queued"] == 1
+        wait_until(
+            lambda: AnalysisRun.objects.filter(
+                pk=run.pk, status__in=[RunStatus.DONE, RunStatus.FAILED]
+            ).exists(),
+            timeout=90,
+            message=lambda: f"not run; worker output:\n{running.output()[-4000:]}",
+        )
+    run.refresh_from_db()
+    assert run.status == RunStatus.DONE, run.error
+    assert run.results
 
 
 # PostgreSQL connections killed -----------------------------------------------
