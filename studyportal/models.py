@@ -7,10 +7,17 @@ class LoginEventKind(models.TextChoices):
     LOGGED_OUT = "logged_out", "Logged out"
     FAILED = "failed", "Login failed"
     LOCKED_OUT = "locked_out", "Locked out"
+    OTP_SET_UP = "otp_set_up", "Two-step sign-in set up"
+    OTP_TURNED_OFF = "otp_turned_off", "Two-step sign-in turned off"
+    OTP_VERIFIED = "otp_verified", "Sign-in code accepted"
+    OTP_FAILED = "otp_failed", "Sign-in code refused"
 
 
 class LoginEvent(models.Model):
-    """One login, logout or failed login; never the password that was tried."""
+    """One login, logout, failed login or two-step sign-in event.
+
+    Never the password or code that was tried, nor an authenticator secret.
+    """
 
     kind = models.CharField(max_length=20, choices=LoginEventKind.choices)
     user = models.ForeignKey(

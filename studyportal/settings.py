@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "simple_history",
     "csp",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "studyportal",
     "participants",
     "instruments",
@@ -47,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "studyportal.middleware.TwoStepSignInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -124,6 +128,16 @@ if TRUSTED_PROXY_COUNT > 0:
 else:
     AXES_IPWARE_PROXY_COUNT = None
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+
+# Two-step sign-in (django-otp): staff may add an authenticator app, and then give
+# a code from it after their password. STAFF_TWO_FACTOR_REQUIRED makes every
+# signed-in user set one up before any other page opens.
+STAFF_TWO_FACTOR_REQUIRED = config.read_bool(
+    ENV, "STAFF_TWO_FACTOR_REQUIRED", default=False
+)
+OTP_TOTP_ISSUER = "StudyPortal"
+# Administrators reset a lost device by deleting it; they never need its secret.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = config.read_time_zone(ENV)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from studyportal import views
+from studyportal import two_factor_views, views
 
 admin.site.site_header = "StudyPortal administration"
 admin.site.site_title = "StudyPortal"
@@ -25,6 +25,22 @@ urlpatterns = [
         "accounts/password/done/",
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
+    ),
+    path("accounts/two-step/", two_factor_views.overview, name="two_factor"),
+    path(
+        "accounts/two-step/set-up/",
+        two_factor_views.set_up,
+        name="two_factor_set_up",
+    ),
+    path(
+        "accounts/two-step/turn-off/",
+        two_factor_views.turn_off,
+        name="two_factor_turn_off",
+    ),
+    path(
+        "accounts/two-step/verify/",
+        two_factor_views.verify,
+        name="two_factor_verify",
     ),
     path("instruments/", include("instruments.urls")),
     path("q/", include("instruments.patient_urls")),

@@ -85,6 +85,12 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     "logout": everyone(405),
     "password_change": SIGNED_IN,
     "password_change_done": SIGNED_IN,
+    # Two-step sign-in. Nobody here has an authenticator yet, so there is nothing
+    # to turn off or verify: both go back to the overview or the home page.
+    "two_factor": SIGNED_IN,
+    "two_factor_set_up": SIGNED_IN,
+    "two_factor_turn_off": only(**{role: REDIRECT for role in STAFF_ROLES}),
+    "two_factor_verify": only(**{role: REDIRECT for role in STAFF_ROLES}),
     # The Django admin redirects every non-staff user to its own login page.
     "admin:index": {**everyone(LOGIN), "admin": 200},
     # instruments

@@ -1,0 +1,68 @@
+"""Two-step sign-in for every page, the Django admin included, in one place."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.urls import reverse
+
+from studyportal import two_factor
+
+# Open while a code is owed: the way through, the way out, the questionnaire links
+# (participants never sign in) and the health check the containers poll.
+OPEN_VIEWS = frozenset(
+    {"login", "logout", "healthz", "two_factor_verify", "admin:logout"}
+)
+OPEN_NAMESPACES = frozenset({"questionnaire"})
+# Open as well to a user who must set up an authenticator before anything else.
+SET_UP_VIEWS = frozenset({"two_factor_set_up"})
+
+STEP_VIEWS = {
+    two_factor.Step.VERIFY: "two_factor_verify",
+    two_factor.Step.SET_UP: "two_factor_set_up",
+}
+
+
+class TwoStepSignInMiddleware:
+    """Send a signed-in user who owes a code, or a device, to that step first.
+
+    Must come after django-otp's OTPMiddleware, which tells whether this session
+    has given a code. The page asked for travels along as ``next``.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if _always_open(request):
+            return None
+        step = two_factor.pending_step(
+            request.user, required=settings.STAFF_TWO_FACTOR_REQUIRED
+        )
+        if step is None:
+            return None
+        if step == two_factor.Step.SET_UP and _view_name(request) in SET_UP_VIEWS:
+            return None
+        return redirect_to_login(
+            request.get_full_path(), login_url=reverse(STEP_VIEWS[step])
+        )
+
+
+def _view_name(request) -> str:
+    match = request.resolver_match
+    return match.view_name if match is not None else ""
+
+
+def _always_open(request) -> bool:
+    static_url = settings.STATIC_URL or ""
+    if static_url and request.path_info.startswith("/" + static_url.lstrip("/")):
+        return True
+    match = request.resolver_match
+    if match is None:
+        return False
+    return match.view_name in OPEN_VIEWS or bool(
+        set(match.namespaces) & OPEN_NAMESPACES
+    )
