@@ -52,3 +52,5 @@ urlpatterns = [
     path("", include("participants.worklist_urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = views.server_error

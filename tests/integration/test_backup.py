@@ -7,55 +7,15 @@ two throwaway PostgreSQL databases that are dropped afterwards.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import urllib.parse
 import uuid
-from pathlib import Path
 
-import psycopg2
 import pytest
 
+from tests.integration.databases import connect, run_manage, with_database
 from tests.services import require_env_url
 
-ROOT = Path(__file__).resolve().parents[2]
-
 pytestmark = pytest.mark.integration
-
-
-def with_database(url: str, name: str) -> str:
-    return urllib.parse.urlparse(url)._replace(path=f"/{name}").geturl()
-
-
-def connect(url: str):
-    parsed = urllib.parse.urlparse(url)
-    return psycopg2.connect(
-        host=parsed.hostname or "127.0.0.1",
-        port=parsed.port or 5432,
-        user=urllib.parse.unquote(parsed.username or ""),
-        password=urllib.parse.unquote(parsed.password or ""),
-        dbname=urllib.parse.unquote(parsed.path.lstrip("/")),
-        connect_timeout=10,
-    )
-
-
-def run_manage(url: str, *args: str) -> str:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-    }
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, f"manage.py {args[0]}:\n{result.stderr}"
-    return result.stdout
 
 
 def responses(url: str) -> list[tuple]:
