@@ -16,7 +16,10 @@ COPY templates ./templates
 COPY static ./static
 COPY manage.py ./
 RUN pip install . \
-    && DEBUG=0 SECRET_KEY=build-only-not-secret python manage.py collectstatic --noinput \
+    && DEBUG=0 SECRET_KEY=build-only-not-secret \
+       CONTACT_ENCRYPTION_KEYS=YnVpbGQtb25seS1jb250YWN0LWtleS1ub3Qtc2VjcmU= \
+       CONTACT_HASH_KEY=build-only-contact-hash-key-not-secret \
+       python manage.py collectstatic --noinput \
     && useradd --system --home /srv studyportal \
     && mkdir -p /srv/var && chown -R studyportal /srv/var
 

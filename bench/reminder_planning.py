@@ -185,7 +185,7 @@ def build_participants(study, *, first: int, count: int) -> None:
             )
             for n, day, screening in zip(numbers, enrolled_on, screenings, strict=True)
         )
-        ParticipantContact.objects.bulk_create(
+        contacts = [
             ParticipantContact(
                 participant=participant,
                 full_name=f"Bench Participant {participant.code}",
@@ -193,7 +193,10 @@ def build_participants(study, *, first: int, count: int) -> None:
                 preferred_channel=Channel.EMAIL,
             )
             for participant in participants
-        )
+        ]
+        for contact in contacts:
+            contact.refresh_hashes()  # bulk_create skips save(), which does it
+        ParticipantContact.objects.bulk_create(contacts)
         visits = []
         for participant in participants:
             for timepoint in timepoints:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import phonenumbers
 from django.db.models import Q
 
+from participants import contact_hashes
 from participants.models import Channel, Participant, Study
 from studyportal.errors import DomainError
 
@@ -62,13 +63,14 @@ def possible_duplicates(
     """Participants of the study with the same email, mobile, or name and birth date."""
     match = Q()
     if details.email:
-        match |= Q(contact__email__iexact=details.email)
+        match |= Q(contact__email_hash=contact_hashes.email_hash(details.email))
     if details.mobile:
-        match |= Q(contact__mobile=details.mobile)
+        match |= Q(contact__mobile_hash=contact_hashes.mobile_hash(details.mobile))
     if details.full_name and details.date_of_birth:
         match |= Q(
-            contact__full_name__iexact=details.full_name.strip(),
-            contact__date_of_birth=details.date_of_birth,
+            contact__name_dob_hash=contact_hashes.name_dob_hash(
+                details.full_name, details.date_of_birth
+            )
         )
     if not match:
         return []
@@ -76,3 +78,34 @@ def possible_duplicates(
     if exclude is not None:
         found = found.exclude(pk=exclude.pk)
     return list(found.distinct())
+
+
+def search_filter(text: str, *, region: str = DEFAULT_REGION) -> Q:
+    """Participants whose study ID contains ``text``, or whose name has all its
+    words, or whose email or phone number is ``text`` (in any format)."""
+    text = text.strip()
+    match = Q(code__icontains=text) | Q(
+        contact__email_hash=contact_hashes.email_hash(text)
+    )
+    words = contact_hashes.name_words(text)
+    if words:
+        name = Q()
+        for word in words:
+            token = contact_hashes.name_word_token(word)
+            name &= Q(contact__name_words__contains=f" {token} ")
+        match |= name
+    phone = _as_phone_number(text, region=region)
+    if phone:
+        match |= Q(contact__mobile_hash=contact_hashes.mobile_hash(phone))
+    return match
+
+
+def _as_phone_number(text: str, *, region: str) -> str:
+    """``text`` in E.164 if it reads as a possible phone number, else ""."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return ""
+    if not phonenumbers.is_possible_number(number):
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -273,7 +273,9 @@ class ReactivationForm(DomainErrorMixin, forms.Form):
 
 
 class ParticipantFilterForm(forms.Form):
-    q = forms.CharField(label="Study ID or name", required=False, max_length=100)
+    q = forms.CharField(
+        label="Study ID, name, email or phone", required=False, max_length=100
+    )
     status = forms.ChoiceField(
         label="Status",
         required=False,

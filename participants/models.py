@@ -7,6 +7,8 @@ from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from participants import contact_hashes
+from participants.encryption import EncryptedDateField, EncryptedTextField
 from studyportal.config import validate_time_zone_name
 
 
@@ -517,15 +519,23 @@ class Channel(models.TextChoices):
     NONE = "none", "No messages (phone or post only)"
 
 
+CONTACT_ENCRYPTED_FIELDS = ("full_name", "email", "mobile", "date_of_birth")
+CONTACT_HASH_FIELDS = ("email_hash", "mobile_hash", "name_dob_hash", "name_words")
+
+
 class ParticipantContact(models.Model):
-    """Identifying details, kept apart so that access can be refused as a whole."""
+    """Identifying details, kept apart so that access can be refused as a whole.
+
+    The details are encrypted at rest; the keyed hashes beside them are what
+    duplicate checks and searches match (participants.contact_hashes).
+    """
 
     participant = models.OneToOneField(
         Participant, on_delete=models.CASCADE, related_name="contact"
     )
-    full_name = models.CharField(max_length=200)
-    email = models.EmailField(blank=True)
-    mobile = models.CharField(
+    full_name = EncryptedTextField(max_length=200)
+    email = EncryptedTextField(blank=True)
+    mobile = EncryptedTextField(
         max_length=20, blank=True, help_text="International format, e.g. +447911123456."
     )
     preferred_channel = models.CharField(
@@ -534,15 +544,47 @@ class ParticipantContact(models.Model):
     time_zone = models.CharField(
         max_length=64, default="Europe/London", validators=[validate_time_zone_name]
     )
-    date_of_birth = models.DateField(null=True, blank=True)
+    date_of_birth = EncryptedDateField(null=True, blank=True)
+    email_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, editable=False
+    )
+    mobile_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, editable=False
+    )
+    name_dob_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, editable=False
+    )
+    # Searched with LIKE '% token %', which no B-tree index serves; a scan of
+    # one short column is cheap at a cohort's size.
+    name_words = models.TextField(blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords()
-
-    class Meta:
-        indexes = [models.Index(fields=["email"]), models.Index(fields=["mobile"])]
+    # The hashes are derived from the details the history already holds.
+    history = HistoricalRecords(excluded_fields=list(CONTACT_HASH_FIELDS))
 
     def __str__(self) -> str:
         return f"Contact details of {self.participant}"
+
+    def save(self, *args, **kwargs):
+        self.refresh_hashes()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, *CONTACT_HASH_FIELDS}
+        super().save(*args, **kwargs)
+
+    def refresh_hashes(self) -> bool:
+        """Recompute the keyed hashes from the details; True if any changed."""
+        fresh = {
+            "email_hash": contact_hashes.email_hash(self.email),
+            "mobile_hash": contact_hashes.mobile_hash(self.mobile),
+            "name_dob_hash": contact_hashes.name_dob_hash(
+                self.full_name, self.date_of_birth
+            ),
+            "name_words": contact_hashes.name_word_index(self.full_name),
+        }
+        changed = any(getattr(self, name) != value for name, value in fresh.items())
+        for name, value in fresh.items():
+            setattr(self, name, value)
+        return changed
 
 
 class ContactView(models.Model):

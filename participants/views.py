@@ -3,7 +3,7 @@ from __future__ import annotations
 import segno
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -23,7 +23,7 @@ from participants import (
     tablet,
     withdrawal,
 )
-from participants.contacts import possible_duplicates
+from participants.contacts import possible_duplicates, search_filter
 from participants.forms import (
     ConsentFormForm,
     ContactForm,
@@ -233,10 +233,7 @@ def participant_list(request):
     if form.is_valid():
         data = form.cleaned_data
         if data["q"]:
-            text = data["q"].strip()
-            participants = participants.filter(
-                Q(code__icontains=text) | Q(contact__full_name__icontains=text)
-            )
+            participants = participants.filter(search_filter(data["q"]))
         if data["status"]:
             participants = participants.filter(status=data["status"])
         if data["site"]:

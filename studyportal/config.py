@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -58,6 +59,61 @@ def read_secret_key(environ_: Mapping[str, str], *, debug: bool) -> str:
         "SECRET_KEY must be set when DEBUG is off (for example a 50-character "
         "random string)."
     )
+
+
+# Fixed so that a development database stays readable between runs; never used
+# with DEBUG off.
+DEV_CONTACT_ENCRYPTION_KEY = "ZGV2ZWxvcG1lbnQtb25seS1jb250YWN0LWtleS0wMDA="
+DEV_CONTACT_HASH_KEY = "insecure-development-hash-key-only-used-when-DEBUG-is-on"
+MIN_HASH_KEY_LENGTH = 32
+GENERATE_FERNET_KEY = (
+    'python -c "from cryptography.fernet import Fernet; '
+    'print(Fernet.generate_key().decode())"'
+)
+
+
+def read_contact_encryption_keys(
+    environ_: Mapping[str, str], *, debug: bool
+) -> list[str]:
+    """Fernet keys, newest first: the first encrypts, every one decrypts."""
+    raw = environ_.get("CONTACT_ENCRYPTION_KEYS", "")
+    keys = [part.strip() for part in raw.split(",") if part.strip()]
+    if not keys:
+        if debug:
+            return [DEV_CONTACT_ENCRYPTION_KEY]
+        raise ImproperlyConfigured(
+            "CONTACT_ENCRYPTION_KEYS must be set when DEBUG is off: one or more "
+            "comma-separated Fernet keys, the current one first. Make one with "
+            f"{GENERATE_FERNET_KEY}"
+        )
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"Key {position} of CONTACT_ENCRYPTION_KEYS is not a Fernet key "
+                "(44 characters of URL-safe base64). Make one with "
+                f"{GENERATE_FERNET_KEY}"
+            ) from None
+    return keys
+
+
+def read_contact_hash_key(environ_: Mapping[str, str], *, debug: bool) -> str:
+    """The secret behind the keyed hashes that make contact details searchable."""
+    key = environ_.get("CONTACT_HASH_KEY", "").strip()
+    if not key:
+        if debug:
+            return DEV_CONTACT_HASH_KEY
+        raise ImproperlyConfigured(
+            "CONTACT_HASH_KEY must be set when DEBUG is off (a random string of "
+            f"at least {MIN_HASH_KEY_LENGTH} characters, kept apart from SECRET_KEY)."
+        )
+    if len(key) < MIN_HASH_KEY_LENGTH:
+        raise ImproperlyConfigured(
+            f"CONTACT_HASH_KEY is {len(key)} characters long; use a random string "
+            f"of at least {MIN_HASH_KEY_LENGTH}."
+        )
+    return key
 
 
 def read_database(environ_: Mapping[str, str], *, default_sqlite: Path) -> dict:

@@ -15,6 +15,8 @@ ENV = os.environ
 
 DEBUG = config.read_bool(ENV, "DEBUG", default=False)
 SECRET_KEY = config.read_secret_key(ENV, debug=DEBUG)
+CONTACT_ENCRYPTION_KEYS = config.read_contact_encryption_keys(ENV, debug=DEBUG)
+CONTACT_HASH_KEY = config.read_contact_hash_key(ENV, debug=DEBUG)
 ALLOWED_HOSTS = config.read_list(
     ENV, "ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else []
 )

@@ -3,6 +3,12 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-suite-secret-key-not-for-any-deployment-0123")
+os.environ.setdefault(
+    "CONTACT_ENCRYPTION_KEYS", "dGVzdC1zdWl0ZS1jb250YWN0LWtleS1ub3Qtc2VjcmU="
+)
+os.environ.setdefault(
+    "CONTACT_HASH_KEY", "test-suite-contact-hash-key-not-for-any-deployment"
+)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 
 from studyportal.settings import *  # noqa: E402,F403

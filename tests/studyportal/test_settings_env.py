@@ -15,6 +15,8 @@ INHERITED = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV"}
 PRODUCTION_ENV = {
     "DEBUG": "0",
     "SECRET_KEY": "k3y-" + "x7Qp9zL2" * 7,
+    "CONTACT_ENCRYPTION_KEYS": "ZGVwbG95LWNoZWNrLWNvbnRhY3Qta2V5LW5vdC1zZWM=",
+    "CONTACT_HASH_KEY": "deploy-check-contact-hash-key-" + "h4Sh" * 4,
     "ALLOWED_HOSTS": "studyportal.example.org",
     "DATABASE_URL": "sqlite:////tmp/studyportal-deploy-check.sqlite3",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
