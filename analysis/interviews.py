@@ -137,13 +137,21 @@ def read_upload(uploaded_file) -> str:
     uploaded_file.seek(0)
     if suffix == ".txt":
         try:
-            return uploaded_file.read().decode("utf-8-sig")
+            text = uploaded_file.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise DomainError(
                 f"“{name}” is not UTF-8 text. Save it again choosing the UTF-8 "
                 "encoding, or upload it as a .docx file.",
                 field="file",
             ) from None
+        # NUL decodes as UTF-8 but marks a binary file, and no database text holds it.
+        if "\x00" in text:
+            raise DomainError(
+                f"“{name}” holds binary data, not plain text. Open it in a text "
+                "editor or Word and save it again as .txt (UTF-8) or .docx.",
+                field="file",
+            )
+        return text
     try:
         document = docx.Document(uploaded_file)
     except (zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError):

@@ -311,18 +311,23 @@ class InstrumentForm(forms.Form):
     def page_answers(self) -> dict[str, Any]:
         """This page's answers, JSON-ready, hidden items removed (after is_valid).
 
-        On an invalid page the answers that passed are kept and those with an
-        error are left out, so moving away never loses what was entered well.
+        On an invalid page the answers that passed are kept, and an item with an
+        error keeps the answer saved before, so moving away never loses what was
+        entered well, and a rejected value never replaces a good one.
         """
         result = {}
         hidden = self.resolved.hidden if self.resolved else frozenset()
         cleaned = getattr(self, "cleaned_data", {})
         for item in self.items():
             name = item.name
-            if name in self.fields and name not in hidden and name not in self.errors:
+            if name not in self.fields or name in hidden:
+                continue
+            if name in self.errors:
+                value = self.saved_answers.get(name)
+            else:
                 value = to_answer(item, cleaned.get(name))
-                if value is not None:
-                    result[item.name] = value
+            if value is not None:
+                result[name] = value
         return result
 
     def all_answers(self) -> dict[str, Any]:

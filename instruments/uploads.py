@@ -26,9 +26,16 @@ class DictionaryUploadForm(forms.Form):
         if not upload.name.lower().endswith(".csv"):
             raise forms.ValidationError("Choose the CSV file REDCap exports.")
         try:
-            self.cleaned_data["text"] = upload.read().decode("utf-8-sig")
+            text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise forms.ValidationError(
                 "The file is not UTF-8 text; save it again as 'CSV UTF-8'."
             ) from None
+        # NUL decodes as UTF-8 but marks a binary file, and no database text holds it.
+        if "\x00" in text:
+            raise forms.ValidationError(
+                "The file holds binary data, not CSV text; download the data "
+                "dictionary from REDCap again, or save it again as 'CSV UTF-8'."
+            )
+        self.cleaned_data["text"] = text
         return upload

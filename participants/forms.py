@@ -18,7 +18,15 @@ from studyportal.config import is_time_zone_name
 from studyportal.errors import DomainError
 
 MAX_SCAN_BYTES = 10 * 1024 * 1024
-SCAN_TYPES = (".pdf", ".png", ".jpg", ".jpeg")
+# How each accepted kind of file begins, so that a file renamed to look like a
+# scan (a web page, a program) is refused whatever its name says.
+SCAN_SIGNATURES = {
+    ".pdf": b"%PDF-",
+    ".png": b"\x89PNG\r\n\x1a\n",
+    ".jpg": b"\xff\xd8\xff",
+    ".jpeg": b"\xff\xd8\xff",
+}
+SCAN_TYPES = tuple(SCAN_SIGNATURES)
 COMMON_TIME_ZONES = [
     "Europe/London",
     "Europe/Dublin",
@@ -167,8 +175,18 @@ class ConsentFormForm(DomainErrorMixin, forms.Form):
             return upload
         if upload.size > MAX_SCAN_BYTES:
             raise forms.ValidationError("The file is larger than 10 MB.")
-        if not upload.name.lower().endswith(SCAN_TYPES):
+        name = upload.name.lower()
+        suffix = next((kind for kind in SCAN_TYPES if name.endswith(kind)), None)
+        if suffix is None:
             raise forms.ValidationError("Upload a PDF, PNG or JPEG file.")
+        upload.seek(0)
+        start = upload.read(len(SCAN_SIGNATURES[suffix]))
+        upload.seek(0)
+        if start != SCAN_SIGNATURES[suffix]:
+            raise forms.ValidationError(
+                f"“{upload.name}” is not the {suffix[1:].upper()} file its name says. "
+                "Scan the form again as PDF, PNG or JPEG and upload that."
+            )
         return upload
 
     def clean(self):

@@ -1,4 +1,5 @@
-"""Two-step sign-in for every page, the Django admin included, in one place."""
+"""Checks made before any view: request size, and two-step sign-in for every page,
+the Django admin included."""
 
 from __future__ import annotations
 
@@ -66,3 +67,25 @@ def _always_open(request) -> bool:
     return match.view_name in OPEN_VIEWS or bool(
         set(match.namespaces) & OPEN_NAMESPACES
     )
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a request whose declared body is over MAX_REQUEST_BYTES, unread.
+
+    Django's own limits leave uploaded files out, so without this a large upload
+    is written to disk in full before any form can refuse it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # Django itself refuses a malformed length
+        if length > settings.MAX_REQUEST_BYTES:
+            from studyportal.views import too_large
+
+            return too_large(request, limit=settings.MAX_REQUEST_BYTES)
+        return self.get_response(request)

@@ -1,6 +1,12 @@
 import sys
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -55,3 +61,26 @@ def server_error(request):
         response["Retry-After"] = str(DATABASE_RETRY_AFTER)
         return response
     return HttpResponse(loader.render_to_string("500.html"), status=500)
+
+
+def bad_request(request, exception):
+    """Requests Django refused to read: too large a body (413), too many fields or
+    files (400), or otherwise malformed (400). Django refuses when the data are
+    first read, before any form is validated, so nothing sent was saved; the
+    page says so.
+    """
+    if isinstance(exception, RequestDataTooBig):
+        return too_large(request, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    context = {
+        "too_many_fields": isinstance(exception, TooManyFieldsSent),
+        "too_many_files": isinstance(exception, TooManyFilesSent),
+        "field_limit": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+        "file_limit": settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+    }
+    return render(request, "400.html", context, status=400)
+
+
+def too_large(request, *, limit: int):
+    """The 413 page, naming the limit (in bytes) that the request went over."""
+    context = {"limit_mb": f"{limit / (1024 * 1024):g}"}
+    return render(request, "413.html", context, status=413)

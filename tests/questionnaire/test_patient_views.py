@@ -54,6 +54,16 @@ def test_an_invalid_page_shows_errors_and_keeps_the_valid_answers(client, token)
     assert pain.answers == {"pain_worst": 8}
 
 
+def test_a_rejected_answer_does_not_replace_the_one_saved_before(client, token):
+    client.post(url("page", token, 1), {**PAIN, "go": "next"})
+    response = client.post(
+        url("page", token, 1), {**PAIN, "pain_worst": "eleven", "go": "next"}
+    )
+    assert response.status_code == 200
+    pain = Response.objects.get(instrument__slug="pain_severity")
+    assert pain.answers["pain_worst"] == 8
+
+
 def test_previous_keeps_answers_even_when_the_page_is_incomplete(client, token):
     response = client.post(url("page", token, 2), {"partner_01": "5", "go": "previous"})
     assert response["Location"] == url("page", token, 1)

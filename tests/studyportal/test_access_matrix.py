@@ -464,20 +464,30 @@ def fetch(world, db, monkeypatch):
     monkeypatch.setattr(health, "CHECKS", {"database": health.check_database})
 
     def get(name: str, role: str):
-        client = Client()
-        own = {TOKEN: world.token, SIGNED: world.signed}
-        credentials = own if role == "participant" else GUESSED
-        kwargs = {
-            key: credentials.get(value, value)
-            for key, value in world.kwargs.get(name, {}).items()
-        }
-        if role == "participant":
-            client.get(reverse("questionnaire:start", args=[world.token]))
-        elif role != "anonymous":
-            client.force_login(world.users[role])
-        return client.get(reverse(name, kwargs=kwargs))
+        return client_as(world, role).get(url_for(world, name, role))
 
     return get
+
+
+def url_for(world: World, name: str, role: str) -> str:
+    """The URL of ``name``, with the credentials ``role`` holds in it."""
+    own = {TOKEN: world.token, SIGNED: world.signed}
+    credentials = own if role == "participant" else GUESSED
+    kwargs = {
+        key: credentials.get(value, value)
+        for key, value in world.kwargs.get(name, {}).items()
+    }
+    return reverse(name, kwargs=kwargs)
+
+
+def client_as(world: World, role: str) -> Client:
+    """A test client signed in as ``role``; the participant has opened their link."""
+    client = Client()
+    if role == "participant":
+        client.get(reverse("questionnaire:start", args=[world.token]))
+    elif role != "anonymous":
+        client.force_login(world.users[role])
+    return client
 
 
 def body_of(response) -> str:
