@@ -222,7 +222,11 @@ def submit(
     The visit row lock serialises double clicks and second tabs: the first
     submits, the others find the visit completed.
     """
-    locked = Visit.objects.select_for_update().get(pk=visit.pk)
+    locked = (
+        Visit.objects.select_for_update(of=("self",))
+        .select_related("participant", "timepoint")
+        .get(pk=visit.pk)
+    )
     if locked.status == VisitStatus.COMPLETED:
         return False
     check_open(locked)
@@ -230,11 +234,12 @@ def submit(
     if missing_required(locked, pages):
         raise DomainError("Some required questions are not answered yet.")
     now = timezone.now()
-    for instrument, version in versions_for(locked):
-        response, _ = Response.objects.select_for_update().get_or_create(
-            visit=locked,
-            instrument=instrument,
-            defaults={"instrument_version": version, "mode": mode},
+    # Read under the visit's lock, which every writer of its responses takes.
+    started = {response.instrument_id: response for response in _responses(locked)}
+    instruments = {page.instrument: page.version for page in pages}
+    for instrument, version in instruments.items():
+        response = started.get(instrument.pk) or Response(
+            visit=locked, instrument=instrument, instrument_version=version, mode=mode
         )
         definition = response.instrument_version.parsed
         answers = answer_rules.resolve(
