@@ -18,7 +18,7 @@ from django.conf import settings
 # Short per-word tokens keep the name index small; a collision only adds a false
 # match to a search a person reads anyway.
 WORD_TOKEN_LENGTH = 12
-WORD_PATTERN = re.compile(r"[^\W\d_]+")
+WORD_PATTERN = re.compile(r"[^\W_]+")
 
 
 def _hmac(purpose: str, value: str) -> str:

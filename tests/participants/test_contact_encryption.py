@@ -155,6 +155,14 @@ def test_search_matches_whole_words_only(client, staff_a, enrolled, other):
     assert search(client, staff_a, "Quarter") == []
 
 
+def test_numbers_in_a_name_are_words_that_must_match_too(site_a, staff_a, client):
+    seventh, eighth = (
+        journeys.enrol(site_a, staff_a, details=contact(f"Demo Participant {n}"))
+        for n in ("007", "008")
+    )
+    assert search(client, staff_a, "participant 007") == [seventh]
+
+
 def test_search_finds_a_participant_by_email(client, staff_a, enrolled, other):
     assert search(client, staff_a, "zebedee@example.ORG ") == [enrolled]
 
