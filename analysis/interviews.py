@@ -23,6 +23,7 @@ from analysis.interview_models import Interview, Transcript
 from participants.models import ParticipantContact, Role, StaffMembership, Study
 from studyportal import access
 from studyportal.errors import DomainError
+from studyportal.text_files import NotText, decode_text
 
 LOG_ROLES = (Role.COORDINATOR, Role.QUALITATIVE, access.ADMIN)
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -137,21 +138,15 @@ def read_upload(uploaded_file) -> str:
     uploaded_file.seek(0)
     if suffix == ".txt":
         try:
-            text = uploaded_file.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise DomainError(
-                f"“{name}” is not UTF-8 text. Save it again choosing the UTF-8 "
+            return decode_text(uploaded_file.read())
+        except NotText as problem:
+            advice = {
+                "encoding": "is not UTF-8 text. Save it again choosing the UTF-8 "
                 "encoding, or upload it as a .docx file.",
-                field="file",
-            ) from None
-        # NUL decodes as UTF-8 but marks a binary file, and no database text holds it.
-        if "\x00" in text:
-            raise DomainError(
-                f"“{name}” holds binary data, not plain text. Open it in a text "
+                "binary": "holds binary data, not plain text. Open it in a text "
                 "editor or Word and save it again as .txt (UTF-8) or .docx.",
-                field="file",
-            )
-        return text
+            }[problem.reason]
+            raise DomainError(f"“{name}” {advice}", field="file") from None
     try:
         document = docx.Document(uploaded_file)
     except (zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError):

@@ -1,6 +1,13 @@
 from django import forms
 
+from studyportal.text_files import NotText, decode_text
+
 MAX_DICTIONARY_BYTES = 2 * 1024 * 1024
+NOT_TEXT = {
+    "encoding": "The file is not UTF-8 text; save it again as 'CSV UTF-8'.",
+    "binary": "The file holds binary data, not CSV text; download the data "
+    "dictionary from REDCap again, or save it again as 'CSV UTF-8'.",
+}
 
 
 class DictionaryUploadForm(forms.Form):
@@ -26,16 +33,8 @@ class DictionaryUploadForm(forms.Form):
         if not upload.name.lower().endswith(".csv"):
             raise forms.ValidationError("Choose the CSV file REDCap exports.")
         try:
-            text = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise forms.ValidationError(
-                "The file is not UTF-8 text; save it again as 'CSV UTF-8'."
-            ) from None
-        # NUL decodes as UTF-8 but marks a binary file, and no database text holds it.
-        if "\x00" in text:
-            raise forms.ValidationError(
-                "The file holds binary data, not CSV text; download the data "
-                "dictionary from REDCap again, or save it again as 'CSV UTF-8'."
-            )
+            text = decode_text(upload.read())
+        except NotText as problem:
+            raise forms.ValidationError(NOT_TEXT[problem.reason]) from None
         self.cleaned_data["text"] = text
         return upload

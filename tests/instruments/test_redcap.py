@@ -1143,6 +1143,15 @@ def test_import_command_rejects_a_malformed_file_and_stores_nothing(db, tmp_path
     assert InstrumentVersion.objects.count() == 0
 
 
+def test_import_command_refuses_a_binary_file_and_stores_nothing(db, tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(dictionary(field("q", "yesno", form="x")).encode() + b"\x00")
+
+    with pytest.raises(CommandError, match="binary data"):
+        run("import_dictionary", str(path))
+    assert InstrumentVersion.objects.count() == 0
+
+
 def test_import_command_reports_an_unreadable_file(db, tmp_path):
     latin = tmp_path / "latin.csv"
     latin.write_bytes("é".encode("latin-1"))

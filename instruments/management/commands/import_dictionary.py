@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from instruments import catalogue, redcap
+from studyportal.text_files import NotText, decode_text
 
 
 class Command(BaseCommand):
@@ -21,10 +22,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, path: Path, slug: str | None, **options):
         try:
-            text = path.read_bytes().decode("utf-8-sig")
+            text = decode_text(path.read_bytes())
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
+        except NotText as problem:
+            if problem.reason == "binary":
+                raise CommandError(
+                    f"{path} holds binary data, not CSV text; download the data "
+                    "dictionary from REDCap again"
+                ) from None
             raise CommandError(
                 f"{path} is not UTF-8 text; save it as CSV UTF-8"
             ) from None
