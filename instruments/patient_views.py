@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from axes.helpers import get_client_ip_address
 from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -23,12 +24,14 @@ FAILED_LOOKUP_WINDOW_SECONDS = 10 * 60
 logger = logging.getLogger(__name__)
 
 
-def _client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
+def _failures_key(request) -> str:
+    # The address as the login lockout reads it: behind the TLS proxy, the
+    # patient's, not the proxy's that every patient shares.
+    return f"link-failures:{get_client_ip_address(request) or 'unknown'}"
 
 
 def _too_many_failures(request) -> bool:
-    key = f"link-failures:{_client_address(request)}"
+    key = _failures_key(request)
     try:
         return cache.get(key, 0) >= FAILED_LOOKUP_LIMIT
     except Exception:
@@ -39,7 +42,7 @@ def _too_many_failures(request) -> bool:
 
 
 def _count_failure(request) -> None:
-    key = f"link-failures:{_client_address(request)}"
+    key = _failures_key(request)
     try:
         cache.add(key, 0, FAILED_LOOKUP_WINDOW_SECONDS)
         try:

@@ -49,15 +49,25 @@ def read_int(environ_: Mapping[str, str], name: str, *, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
 
 
-def read_secret_key(environ_: Mapping[str, str], *, debug: bool) -> str:
-    key = environ_.get("SECRET_KEY", "")
-    if key:
-        return key
+def _secret(
+    environ_: Mapping[str, str], name: str, *, debug: bool, dev_default, hint: str
+) -> str:
+    """The variable as set; with DEBUG on and nothing set, ``dev_default``."""
+    value = environ_.get(name, "")
+    if value.strip():
+        return value
     if debug:
-        return DEV_SECRET_KEY
-    raise ImproperlyConfigured(
-        "SECRET_KEY must be set when DEBUG is off (for example a 50-character "
-        "random string)."
+        return dev_default
+    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off{hint}")
+
+
+def read_secret_key(environ_: Mapping[str, str], *, debug: bool) -> str:
+    return _secret(
+        environ_,
+        "SECRET_KEY",
+        debug=debug,
+        dev_default=DEV_SECRET_KEY,
+        hint=" (for example a 50-character random string).",
     )
 
 
@@ -76,16 +86,15 @@ def read_contact_encryption_keys(
     environ_: Mapping[str, str], *, debug: bool
 ) -> list[str]:
     """Fernet keys, newest first: the first encrypts, every one decrypts."""
-    raw = environ_.get("CONTACT_ENCRYPTION_KEYS", "")
-    keys = [part.strip() for part in raw.split(",") if part.strip()]
-    if not keys:
-        if debug:
-            return [DEV_CONTACT_ENCRYPTION_KEY]
-        raise ImproperlyConfigured(
-            "CONTACT_ENCRYPTION_KEYS must be set when DEBUG is off: one or more "
-            "comma-separated Fernet keys, the current one first. Make one with "
-            f"{GENERATE_FERNET_KEY}"
-        )
+    raw = _secret(
+        environ_,
+        "CONTACT_ENCRYPTION_KEYS",
+        debug=debug,
+        dev_default=DEV_CONTACT_ENCRYPTION_KEY,
+        hint=": one or more comma-separated Fernet keys, the current one first. "
+        f"Make one with {GENERATE_FERNET_KEY}",
+    )
+    keys = _split_list(raw)
     for position, key in enumerate(keys, start=1):
         try:
             Fernet(key)
@@ -100,14 +109,14 @@ def read_contact_encryption_keys(
 
 def read_contact_hash_key(environ_: Mapping[str, str], *, debug: bool) -> str:
     """The secret behind the keyed hashes that make contact details searchable."""
-    key = environ_.get("CONTACT_HASH_KEY", "").strip()
-    if not key:
-        if debug:
-            return DEV_CONTACT_HASH_KEY
-        raise ImproperlyConfigured(
-            "CONTACT_HASH_KEY must be set when DEBUG is off (a random string of "
-            f"at least {MIN_HASH_KEY_LENGTH} characters, kept apart from SECRET_KEY)."
-        )
+    key = _secret(
+        environ_,
+        "CONTACT_HASH_KEY",
+        debug=debug,
+        dev_default=DEV_CONTACT_HASH_KEY,
+        hint=f" (a random string of at least {MIN_HASH_KEY_LENGTH} characters, "
+        "kept apart from SECRET_KEY).",
+    ).strip()
     if len(key) < MIN_HASH_KEY_LENGTH:
         raise ImproperlyConfigured(
             f"CONTACT_HASH_KEY is {len(key)} characters long; use a random string "
@@ -198,4 +207,8 @@ def read_list(environ_: Mapping[str, str], name: str, *, default: list[str]) -> 
     raw = environ_.get(name)
     if raw is None:
         return default
+    return _split_list(raw)
+
+
+def _split_list(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]

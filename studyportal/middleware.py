@@ -53,20 +53,14 @@ class TwoStepSignInMiddleware:
 
 
 def _view_name(request) -> str:
-    match = request.resolver_match
-    return match.view_name if match is not None else ""
+    return request.resolver_match.view_name
 
 
 def _always_open(request) -> bool:
-    static_url = settings.STATIC_URL or ""
-    if static_url and request.path_info.startswith("/" + static_url.lstrip("/")):
-        return True
+    # process_view runs only for a resolved URL: static files are served before.
     match = request.resolver_match
-    if match is None:
-        return False
-    return match.view_name in OPEN_VIEWS or bool(
-        set(match.namespaces) & OPEN_NAMESPACES
-    )
+    open_namespace = bool(set(match.namespaces) & OPEN_NAMESPACES)
+    return match.view_name in OPEN_VIEWS or open_namespace
 
 
 class RequestSizeLimitMiddleware:

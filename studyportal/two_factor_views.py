@@ -71,14 +71,6 @@ class TurnOffForm(DomainErrorMixin, forms.Form):
         code = self.cleaned_data["code"]
         return _six_digits(code) if code.strip() else ""
 
-    def clean(self):
-        data = super().clean()
-        if not self.errors and not data.get("code") and not data.get("password"):
-            raise forms.ValidationError(
-                "Enter a code from your authenticator app, or your password."
-            )
-        return data
-
 
 def _next_url(request) -> str:
     """The page asked for before a sign-in step, if it is one of this site's."""
@@ -160,7 +152,7 @@ def turn_off(request):
 @login_required
 def verify(request):
     target = _next_url(request) or resolve_url(settings.LOGIN_REDIRECT_URL)
-    if request.user.is_verified() or not two_factor.is_on(request.user):
+    if two_factor.pending_step(request.user, required=False) is None:
         return redirect(target)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -132,6 +132,29 @@ def test_repeated_bad_tokens_are_slowed_down(client, token):
     assert "Please wait a few minutes" in response.content.decode()
 
 
+def test_behind_the_proxy_one_guesser_does_not_slow_down_other_patients(
+    client, token, settings
+):
+    # As settings.py sets them for TRUSTED_PROXY_COUNT=1.
+    settings.AXES_IPWARE_PROXY_COUNT = 0
+    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    proxy = {"REMOTE_ADDR": "172.18.0.2"}
+    for attempt in range(20):
+        client.get(
+            url("start", f"guess-{attempt}"),
+            HTTP_X_FORWARDED_FOR="198.51.100.1",
+            **proxy,
+        )
+    patient = client.get(
+        url("start", token), HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy
+    )
+    assert patient.status_code == 200
+    guesser = client.get(
+        url("start", token), HTTP_X_FORWARDED_FOR="198.51.100.1", **proxy
+    )
+    assert guesser.status_code == 429
+
+
 def test_pages_are_never_cached(client, token):
     response = client.get(url("page", token, 1))
     assert "no-store" in response["Cache-Control"]
