@@ -18,28 +18,18 @@ from django.db import transaction
 from django.db.models import Max, QuerySet
 
 from analysis.interview_models import Code, CodedSegment, Memo, Theme, Transcript
-from analysis.interviews import can_read_transcripts
-from participants.models import Role, Study
-from studyportal import access
+from analysis.interviews import can_read_transcripts, transcript_studies
+from participants.models import Study
 from studyportal.errors import DomainError
 
 # ---------------------------------------------------------------------------
 # Who may code
 
 
-def coding_studies(user) -> QuerySet[Study]:
-    """Studies whose transcripts (and so whose codebook) the user may work on.
-
-    The same people ``can_read_transcripts`` lets in: the study's qualitative
-    researchers, and admins.
-    """
-    return access.studies_for(user, roles=(Role.QUALITATIVE,)).order_by("name")
-
-
 def transcripts_for(user) -> QuerySet[Transcript]:
-    """Transcripts the user may read: of studies ``can_read_transcripts`` allows."""
+    """Transcripts the user may read: of studies ``transcript_studies`` gives."""
     return Transcript.objects.filter(
-        interview__participant__study__in=coding_studies(user)
+        interview__participant__study__in=transcript_studies(user)
     ).select_related("interview__participant__study")
 
 
@@ -182,8 +172,10 @@ def add_memo(*, transcript: Transcript, author, text: str) -> Memo:
 
 def segments_of(transcript: Transcript, coder) -> QuerySet[CodedSegment]:
     """One coder's own passages: a second coder never sees the first's."""
+    # Through the related manager each segment holds ``transcript`` itself, so
+    # ``segment.passage`` needs no query.
     return (
-        CodedSegment.objects.filter(transcript=transcript, coder=coder)
+        transcript.segments.filter(coder=coder)
         .prefetch_related("codes__theme")
         .order_by("start", "end", "pk")
     )

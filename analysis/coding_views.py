@@ -7,9 +7,6 @@ text and are open to the study's research team.
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -18,7 +15,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
-from openpyxl import Workbook
 
 from analysis import coding
 from analysis.coding_forms import (
@@ -30,13 +26,12 @@ from analysis.coding_forms import (
     ThemeForm,
 )
 from analysis.interview_models import CodedSegment, Transcript
+from analysis.interviews import transcript_studies
 from analysis.joint_display import display_studies, joint_display
 from analysis.runs import pseudonym
 from participants.models import Study
 from studyportal.errors import DomainError
-from studyportal.spreadsheets import neutralise_row
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+from studyportal.spreadsheets import csv_response, xlsx_response
 
 
 def _chosen_study(request, studies) -> Study:
@@ -44,13 +39,13 @@ def _chosen_study(request, studies) -> Study:
     studies = list(studies)
     if not studies:
         raise PermissionDenied("Your role does not give access to this page.")
-    wanted = request.GET.get("study") or request.POST.get("study")
+    wanted = request.GET.get("study")
     return next((s for s in studies if str(s.pk) == wanted), studies[0])
 
 
 def _render(request, template: str, context: dict) -> HttpResponse:
     # The section's own navigation offers transcripts only to those who may code.
-    can_code = coding.coding_studies(request.user).exists()
+    can_code = transcript_studies(request.user).exists()
     return render(request, template, {**context, "can_code": can_code})
 
 
@@ -79,7 +74,7 @@ def highlighted(text: str, segments) -> SafeString:
 
 @login_required
 def transcript_list(request):
-    studies = coding.coding_studies(request.user)
+    studies = transcript_studies(request.user).order_by("name")
     if not studies:
         raise PermissionDenied("Only the qualitative team may read transcripts.")
     transcripts = list(
@@ -144,8 +139,6 @@ def transcript_detail(request, pk: int):
             messages.success(request, "Memo saved.")
             return redirect(transcript)
     segments = list(coding.segments_of(transcript, request.user))
-    for segment in segments:
-        segment.passage_text = transcript.text[segment.start : segment.end]
     context = {
         "transcript": transcript,
         "study": study,
@@ -196,7 +189,7 @@ def remove_segment(request, pk: int):
 
 @login_required
 def codebook(request):
-    studies = coding.coding_studies(request.user)
+    studies = transcript_studies(request.user).order_by("name")
     study = _chosen_study(request, studies)
     action = request.POST.get("action") if request.method == "POST" else None
     theme_form = ThemeForm(request.POST if action == "theme" else None, prefix="theme")
@@ -285,39 +278,24 @@ def joint_display_page(request):
     return _render(request, "coding/joint_display.html", context)
 
 
-def _attachment(body, content_type: str, name: str) -> HttpResponse:
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
-
-
 @login_required
 def joint_display_csv(request):
     study, _, _, display = _display(request)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(neutralise_row(display.header()))
-    writer.writerows(neutralise_row(row) for row in display.table())
-    return _attachment(
-        buffer.getvalue(),
-        "text/csv; charset=utf-8",
-        f"{study.slug}-joint-display.csv",
+    return csv_response(
+        f"{study.slug}-joint-display.csv", display.header(), display.table()
     )
 
 
 @login_required
 def joint_display_xlsx(request):
     study, _, _, display = _display(request)
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Joint display"
-    sheet.append(neutralise_row(display.header()))
-    for row in display.table():
-        sheet.append(neutralise_row(row))
-    by_tertile = book.create_sheet("By partnership tertile")
-    by_tertile.append(neutralise_row(display.tertile_header()))
-    for row in display.tertile_table():
-        by_tertile.append(neutralise_row(row))
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return _attachment(buffer.getvalue(), XLSX, f"{study.slug}-joint-display.xlsx")
+    return xlsx_response(
+        f"{study.slug}-joint-display.xlsx",
+        {
+            "Joint display": (display.header(), display.table()),
+            "By partnership tertile": (
+                display.tertile_header(),
+                display.tertile_table(),
+            ),
+        },
+    )

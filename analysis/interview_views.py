@@ -323,7 +323,7 @@ def interview_detail(request, pk: int):
     )
     if request.method == "POST" and form.is_valid():
         try:
-            interviews.update(interview, **form.cleaned_data, user=request.user)
+            interviews.update(interview, **form.cleaned_data)
         except DomainError as error:
             form.add_domain_error(error)
         else:
@@ -375,7 +375,9 @@ def _interview_page(request, interview, *, log_form=None, transcript_form=None):
     transcript = Transcript.objects.filter(interview=interview).first()
     context = {
         "interview": interview,
-        "log_form": log_form,
+        # A failed transcript upload shows the page again with a fresh log form.
+        "log_form": log_form
+        or InterviewForm(interview=interview, initial=_log_initial(interview)),
         "reader": reader,
         "has_transcript": transcript is not None,
         # Only readers get the transcript into the template at all.

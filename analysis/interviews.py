@@ -20,7 +20,7 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 
 from analysis.interview_models import Interview, Transcript
-from participants.models import ParticipantContact, Role, StaffMembership, Study
+from participants.models import ParticipantContact, Role, Study
 from studyportal import access
 from studyportal.errors import DomainError
 from studyportal.text_files import NotText, decode_text
@@ -42,15 +42,14 @@ def interviews_for(user) -> QuerySet[Interview]:
     )
 
 
+def transcript_studies(user) -> QuerySet[Study]:
+    """Studies whose transcripts the user may read: as a qualitative
+    researcher of the study, or as an administrator."""
+    return access.studies_for(user, roles=(Role.QUALITATIVE,))
+
+
 def can_read_transcripts(user, study: Study) -> bool:
-    """Qualitative researchers of ``study`` and administrators read transcripts."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    return StaffMembership.objects.filter(
-        user=user, study=study, role=Role.QUALITATIVE
-    ).exists()
+    return transcript_studies(user).filter(pk=study.pk).exists()
 
 
 def interviewers_for(study: Study) -> QuerySet:
@@ -73,7 +72,6 @@ def update(
     mode: str = "",
     duration_minutes: int | None = None,
     notes: str = "",
-    user,
 ) -> Interview:
     """Record where an interview stands.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import pandas as pd
 from django.db.models import QuerySet
 
 from analysis import sampling
@@ -47,16 +46,6 @@ def score_columns() -> list[tuple[str, str]]:
             columns.append((f"{time}_{score}", f"{label}, {time_label}"))
         columns.append((f"change_{score}", f"{label}, change"))
     return columns
-
-
-def partnership_tertile(frame: pd.DataFrame) -> pd.Series:
-    """Low, middle or high: tertiles of the mean baseline partnership, whole cohort.
-
-    The same cut as the sampling criterion, but over everyone in the dataset
-    rather than those who agreed to interview.
-    """
-    mean = frame[list(sampling.PARTNERSHIP_COLUMNS)].mean(axis=1, skipna=False)
-    return sampling.tertiles(mean)
 
 
 @dataclass(frozen=True)
@@ -163,7 +152,8 @@ def joint_display(study: Study, *, coder=None) -> JointDisplay:
         after = frame[f"followup_{score}"].astype("float64")
         # Six places keep every digit a score has and drop subtraction noise.
         frame[f"change_{score}"] = (after - before).round(6)
-    tertiles = partnership_tertile(frame)
+    # Over everyone in the dataset, not only those who agreed to interview.
+    tertiles = sampling.partnership_tertile(frame)
 
     rows = []
     for pk, code, site in transcripts:

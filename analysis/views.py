@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from typing import Any
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
-from openpyxl import Workbook
 
 from analysis import runs
 from analysis.dataset import variable_catalogue
@@ -18,9 +15,7 @@ from analysis.forms import SpecificationForm, StartRunForm, initial_from
 from analysis.models import AnalysisRun, RunStatus
 from analysis.specification import PRESETS, ModelSpec
 from studyportal import access
-from studyportal.spreadsheets import neutralise_row
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+from studyportal.spreadsheets import CSV_CONTENT_TYPE, csv_response, xlsx_response
 
 
 @access.role_required(*runs.ANALYSIS_ROLES)
@@ -109,31 +104,20 @@ def _download_name(run: AnalysisRun, extension: str) -> str:
 @access.role_required(*runs.ANALYSIS_ROLES)
 def tables_csv(request, pk: int):
     run = _finished_run(request, pk)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(runs.TABLE_HEADER)
-    writer.writerows(neutralise_row(row) for row in runs.coefficient_rows(run.results))
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    name = _download_name(run, "csv")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return csv_response(
+        _download_name(run, "csv"),
+        runs.TABLE_HEADER,
+        runs.coefficient_rows(run.results),
+    )
 
 
 @access.role_required(*runs.ANALYSIS_ROLES)
 def tables_xlsx(request, pk: int):
     run = _finished_run(request, pk)
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Coefficients"
-    sheet.append(runs.TABLE_HEADER)
-    for row in runs.coefficient_rows(run.results):
-        sheet.append(neutralise_row(row))
-    buffer = io.BytesIO()
-    book.save(buffer)
-    response = HttpResponse(buffer.getvalue(), content_type=XLSX)
-    name = _download_name(run, "xlsx")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    rows = runs.coefficient_rows(run.results)
+    return xlsx_response(
+        _download_name(run, "xlsx"), {"Coefficients": (runs.TABLE_HEADER, rows)}
+    )
 
 
 # APA style: two decimals, and no leading zero where a value cannot exceed 1.
@@ -311,7 +295,7 @@ def data_csv(request, pk: int):
         return _data_changed(run)
     return _attachment(
         reproduce.data_csv(frame, _specs(run)),
-        "text/csv; charset=utf-8",
+        CSV_CONTENT_TYPE,
         f"{run.study.slug}-analysis-{run.pk}-data.csv",
     )
 

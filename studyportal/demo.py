@@ -1036,8 +1036,7 @@ def _seed_interviews(study: Study, codes: dict, *, today: dt.date) -> None:
     )
     interviews = sampling.accept(sample, user=coordinator, today=invited_on)
     frame = build_dataset(study).frame
-    partnership = frame[list(sampling.PARTNERSHIP_COLUMNS)].astype("float64")
-    tertiles = sampling.tertiles(partnership.mean(axis=1, skipna=False))
+    tertiles = sampling.partnership_tertile(frame)
     before = frame[sampling.SELFMGMT_BEFORE].astype("float64")
     after = frame[sampling.SELFMGMT_AFTER].astype("float64")
 

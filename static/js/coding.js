@@ -55,13 +55,10 @@
       showPassage(container, form, preview);
     }
 
-    container.addEventListener("mouseup", takeSelection);
-    container.addEventListener("keyup", takeSelection);
-    document.addEventListener("selectionchange", function () {
-      // Only while the selection is in the transcript; clicking a checkbox
-      // afterwards collapses it and must not clear the chosen passage.
-      if (selectedOffsets(container)) takeSelection();
-    });
+    // selectionchange follows both mouse and keyboard selection. Only a
+    // selection in the transcript counts: clicking a checkbox afterwards
+    // collapses it, and takeSelection then keeps the chosen passage.
+    document.addEventListener("selectionchange", takeSelection);
     form.elements.start.addEventListener("input", function () { showPassage(container, form, preview); });
     form.elements.end.addEventListener("input", function () { showPassage(container, form, preview); });
     container.setAttribute("data-ready", "");

@@ -311,6 +311,24 @@ def test_second_coders_see_only_their_own_passages(transcript, researcher):
     assert not coding.segments_of(transcript, qualitative(study)).exists()
 
 
+def test_a_coders_passages_read_their_text_without_a_query_each(
+    transcript, researcher, django_assert_num_queries
+):
+    study = transcript.interview.participant.study
+    for start, end in [(0, 5), (6, 11)]:
+        coding.code_passage(
+            transcript=transcript,
+            coder=researcher,
+            start=start,
+            end=end,
+            codes=[a_code(study)],
+        )
+    segments = list(coding.segments_of(transcript, researcher))
+    with django_assert_num_queries(0):
+        passages = [segment.passage for segment in segments]
+    assert passages == [transcript.text[0:5], transcript.text[6:11]]
+
+
 def test_transcripts_are_for_the_qualitative_team_and_admins(coded_study):
     all_of_them = Transcript.objects.filter(interview__participant__study=coded_study)
     assert set(coding.transcripts_for(qualitative(coded_study))) == set(all_of_them)

@@ -9,8 +9,11 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from analysis.interview_models import Code, CodedSegment, Memo, Theme, Transcript
+from participants.models import Role
 from studyportal.demo import DEMO_SAYINGS, DEMO_UNCODED
 from tests.factories import (
+    MembershipFactory,
+    StudyFactory,
     UserFactory,
     clinic_staff,
     coordinator,
@@ -276,6 +279,31 @@ def test_the_joint_display_page_shows_themes_and_tertiles(client, coded_study):
         interview__participant__study=coded_study
     ).values_list("interview__participant__code", flat=True):
         assert code not in page
+
+
+@pytest.mark.parametrize("page", ["coding:agreement", "coding:joint_display"])
+def test_someone_on_two_studies_chooses_which_one_to_see(client, coded_study, page):
+    user = investigator(coded_study)
+    other = StudyFactory(name="Zeta cohort study", short_name="Zeta")
+    MembershipFactory(user=user, study=other, role=Role.INVESTIGATOR)
+    client.force_login(user)
+    response = client.get(reverse(page))
+    assert response.context["study"] == coded_study
+    chooser = response.content.decode()
+    assert 'id="study-choice"' in chooser
+    assert f'<option value="{other.pk}">Zeta</option>' in chooser
+    response = client.get(reverse(page), {"study": other.pk})
+    assert response.status_code == 200
+    assert response.context["study"] == other
+    assert f'<option value="{other.pk}" selected>Zeta</option>' in (
+        response.content.decode()
+    )
+
+
+def test_someone_on_one_study_is_not_asked_to_choose(client, coded_study):
+    client.force_login(investigator(coded_study))
+    for page in ("coding:agreement", "coding:joint_display"):
+        assert 'id="study-choice"' not in client.get(reverse(page)).content.decode()
 
 
 def test_the_joint_display_downloads_as_csv_and_xlsx(client, coded_study):

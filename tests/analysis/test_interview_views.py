@@ -49,9 +49,7 @@ def interview(sample) -> Interview:
 
 @pytest.fixture
 def transcribed(interview) -> Interview:
-    interviews.update(
-        interview, status="done", mode="phone", duration_minutes=35, user=None
-    )
+    interviews.update(interview, status="done", mode="phone", duration_minutes=35)
     interviews.save_transcript(interview, text=SECRET, user=None)
     return interview
 
@@ -182,9 +180,7 @@ def test_the_interviewer_is_chosen_from_the_studys_staff(client, people, intervi
 
 
 def test_a_qualitative_researcher_uploads_a_word_transcript(client, people, interview):
-    interviews.update(
-        interview, status="done", mode="phone", duration_minutes=35, user=None
-    )
+    interviews.update(interview, status="done", mode="phone", duration_minutes=35)
     client.force_login(people["qualitative"])
     url = reverse("interviews:transcript", args=[interview.pk])
     response = client.post(
@@ -205,9 +201,7 @@ def test_a_qualitative_researcher_uploads_a_word_transcript(client, people, inte
 
 
 def test_a_pasted_transcript_is_saved(client, people, interview):
-    interviews.update(
-        interview, status="done", mode="phone", duration_minutes=35, user=None
-    )
+    interviews.update(interview, status="done", mode="phone", duration_minutes=35)
     client.force_login(people["admin"])
     url = reverse("interviews:transcript", args=[interview.pk])
     response = client.post(url, {"text": "I: Hello.\r\nP: Hi."})
@@ -216,9 +210,7 @@ def test_a_pasted_transcript_is_saved(client, people, interview):
 
 
 def test_a_bad_upload_is_explained_and_the_other_input_kept(client, people, interview):
-    interviews.update(
-        interview, status="done", mode="phone", duration_minutes=35, user=None
-    )
+    interviews.update(interview, status="done", mode="phone", duration_minutes=35)
     client.force_login(people["qualitative"])
     url = reverse("interviews:transcript", args=[interview.pk])
     response = client.post(
@@ -236,6 +228,24 @@ def test_a_bad_upload_is_explained_and_the_other_input_kept(client, people, inte
     response = client.post(url, {})
     assert "Upload a file or paste" in response.content.decode()
     assert not Transcript.objects.exists()
+
+
+def test_after_a_bad_upload_the_log_form_still_shows_its_fields(
+    client, people, interview
+):
+    interviews.update(interview, status="done", mode="phone", duration_minutes=35)
+    client.force_login(people["qualitative"])
+    url = reverse("interviews:transcript", args=[interview.pk])
+    response = client.post(
+        url, {"file": SimpleUploadedFile("interview.pdf", b"%PDF-1.4")}
+    )
+    assert response.status_code == 200
+    log_form = response.context["log_form"]
+    assert log_form is not None and not log_form.is_bound
+    assert log_form["duration_minutes"].value() == 35
+    page = response.content.decode()
+    for field in ("status", "scheduled_for", "interviewer", "mode", "notes"):
+        assert f'name="{field}"' in page, field
 
 
 def test_no_transcript_before_the_interview_is_done(client, people, interview):

@@ -36,7 +36,6 @@ def done(interview: Interview) -> Interview:
         status=Interview.Status.DONE,
         mode=Interview.Mode.PHONE,
         duration_minutes=40,
-        user=None,
     )
 
 
@@ -78,7 +77,7 @@ def test_only_qualitative_researchers_and_admins_read_transcripts(demo_study):
 
 def test_scheduling_needs_a_date_and_time(interview):
     with pytest.raises(DomainError) as error:
-        interviews.update(interview, status=Interview.Status.SCHEDULED, user=None)
+        interviews.update(interview, status=Interview.Status.SCHEDULED)
     assert error.value.field == "scheduled_for"
     interviewer = qualitative(interview.participant.study)
     interviews.update(
@@ -87,7 +86,6 @@ def test_scheduling_needs_a_date_and_time(interview):
         scheduled_for=WHEN,
         interviewer=interviewer,
         notes="  Prefers afternoons ",
-        user=None,
     )
     interview.refresh_from_db()
     assert interview.status == Interview.Status.SCHEDULED
@@ -98,14 +96,10 @@ def test_scheduling_needs_a_date_and_time(interview):
 
 def test_done_needs_the_mode_and_the_duration(interview):
     with pytest.raises(DomainError) as error:
-        interviews.update(
-            interview, status=Interview.Status.DONE, duration_minutes=30, user=None
-        )
+        interviews.update(interview, status=Interview.Status.DONE, duration_minutes=30)
     assert error.value.field == "mode"
     with pytest.raises(DomainError) as error:
-        interviews.update(
-            interview, status=Interview.Status.DONE, mode="video", user=None
-        )
+        interviews.update(interview, status=Interview.Status.DONE, mode="video")
     assert error.value.field == "duration_minutes"
     interview.refresh_from_db()
     assert interview.status == Interview.Status.INVITED
@@ -114,7 +108,7 @@ def test_done_needs_the_mode_and_the_duration(interview):
 
 def test_declined_and_no_show_need_nothing_more(interview):
     for status in (Interview.Status.DECLINED, Interview.Status.NO_SHOW):
-        assert interviews.update(interview, status=status, user=None).status == status
+        assert interviews.update(interview, status=status).status == status
 
 
 def test_the_interviewer_must_be_on_the_studys_staff(interview):
@@ -123,17 +117,16 @@ def test_the_interviewer_must_be_on_the_studys_staff(interview):
             interview,
             status=Interview.Status.INVITED,
             interviewer=coordinator(StudyFactory()),
-            user=None,
         )
     assert error.value.field == "interviewer"
 
 
 def test_an_unknown_status_or_mode_is_refused(interview):
     with pytest.raises(DomainError) as error:
-        interviews.update(interview, status="lost", user=None)
+        interviews.update(interview, status="lost")
     assert error.value.field == "status"
     with pytest.raises(DomainError) as error:
-        interviews.update(interview, status="invited", mode="letter", user=None)
+        interviews.update(interview, status="invited", mode="letter")
     assert error.value.field == "mode"
 
 

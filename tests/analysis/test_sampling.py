@@ -3,6 +3,8 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from analysis import sampling
 from analysis.dataset import build_dataset
@@ -45,6 +47,30 @@ def test_only_those_taking_part_who_agreed_to_interview_are_eligible(demo_study)
     left.status = ParticipantStatus.WITHDRAWN
     left.save()
     assert left.code not in {p.code for p in sampling.eligible(demo_study)}
+
+
+def test_finding_who_is_eligible_takes_as_many_queries_for_six_as_for_two(
+    demo_study,
+):
+    taking_part = Participant.objects.filter(study=demo_study).exclude(
+        status__in=[ParticipantStatus.WITHDRAWN, ParticipantStatus.LOST]
+    )
+    willing = [p for p in taking_part.order_by("code") if p.interview_consent]
+    unwilling = [p for p in taking_part.order_by("code") if not p.interview_consent]
+
+    def eligible_among(kept: list[Participant]) -> tuple[list[str], int]:
+        taking_part.exclude(pk__in=[p.pk for p in kept]).update(
+            status=ParticipantStatus.WITHDRAWN
+        )
+        with CaptureQueriesContext(connection) as queries:
+            people = sampling.eligible(demo_study)
+        return [p.code for p in people], len(queries)
+
+    six, six_queries = eligible_among(willing[:3] + unwilling[:3])
+    two, two_queries = eligible_among(willing[:1] + unwilling[:1])
+    assert six == [p.code for p in willing[:3]]
+    assert two == [willing[0].code]
+    assert six_queries == two_queries
 
 
 def test_strata_split_everyone_eligible_by_words_a_reader_understands(demo_study):
