@@ -20,12 +20,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from analysis import export_formats, exports
+from analysis import export_formats, exports, waiting
 from analysis.exports import ExportError, ExportRequest
 from analysis.models import Download, DownloadStatus
 from analysis.runs import analysis_studies
 from participants.models import Role, Study
-from studyportal import access, worker_queue
+from studyportal import access
 
 LOG_ROLES = (Role.COORDINATOR, access.ADMIN)
 PROGRESS_EVERY = 0.05  # of the rows: how often a worker reports progress
@@ -69,10 +69,7 @@ def request_download(*, study: Study, request: ExportRequest, user) -> Download:
 def _build_soon(download_id: int) -> None:
     from analysis.tasks import build_download
 
-    if worker_queue.hand_over(
-        build_download, download_id, what=f"download {download_id}"
-    ):
-        Download.objects.filter(pk=download_id).update(handed_at=timezone.now())
+    waiting.hand_over(Download, build_download, download_id, label="download")
 
 
 def log_written(

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from analysis import descriptives
+from analysis import descriptives, waiting
 from analysis.dataset import build_dataset
 from analysis.models import AnalysisRun, RunStatus
 from analysis.regression import AnalysisError
@@ -34,7 +34,7 @@ from analysis.specification import (
     run_models,
 )
 from participants.models import Role, Study
-from studyportal import access, worker_queue
+from studyportal import access
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("django", "pandas", "statsmodels", "numpy")
@@ -94,9 +94,7 @@ def request_run(
 def _start_soon(run_id: int) -> None:
     from analysis.tasks import perform_run
 
-    if worker_queue.hand_over(perform_run, run_id, what=f"analysis run {run_id}"):
-        AnalysisRun.objects.filter(pk=run_id).update(handed_at=timezone.now())
-    else:
+    if not waiting.hand_over(AnalysisRun, perform_run, run_id, label="analysis run"):
         AnalysisRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
             step=BROKER_UNREACHABLE_STEP
         )

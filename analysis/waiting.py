@@ -69,11 +69,18 @@ def _queue_again(waiting: QuerySet, task: Task, *, label: str, now) -> int:
     )
     queued = 0
     for pk in stale.order_by("pk").values_list("pk", flat=True):
-        if not worker_queue.hand_over(task, pk, what=f"{label} {pk}"):
+        if not hand_over(waiting.model, task, pk, label=label, now=now):
             break  # still unreachable: the rest wait for the next round
-        waiting.model.objects.filter(pk=pk).update(handed_at=now)
         queued += 1
     return queued
+
+
+def hand_over(model, task: Task, pk: int, *, label: str, now=None) -> bool:
+    """Queue ``task(pk)`` and stamp the row with when the queue accepted it."""
+    if not worker_queue.hand_over(task, pk, what=f"{label} {pk}"):
+        return False
+    model.objects.filter(pk=pk).update(handed_at=now or timezone.now())
+    return True
 
 
 def _longest_task() -> dt.timedelta:
