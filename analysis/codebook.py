@@ -26,7 +26,7 @@ from analysis.exports import (
     Export,
     ExportVariable,
 )
-from studyportal.spreadsheets import neutralise
+from studyportal.spreadsheets import neutralise_row
 
 CODEBOOK_FIELDS = (
     "variable",
@@ -112,20 +112,13 @@ def codebook_csv(export: Export) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CODEBOOK_FIELDS)
     for row in codebook_rows(export):
-        writer.writerow(
-            [
-                value if isinstance(value, int) else neutralise(value)
-                for value in (row[key] for key in CODEBOOK_FIELDS)
-            ]
-        )
+        writer.writerow(neutralise_row(row[key] for key in CODEBOOK_FIELDS))
     return buffer.getvalue()
 
 
 def codebook_html(export: Export) -> str:
     """A standalone page: the study, the choices made, the missing-value codes
     and every variable."""
-    rows = codebook_rows(export)
-    columns = len(export.variables)
     return render_to_string(
         "analysis/codebook.html",
         {
@@ -136,10 +129,9 @@ def codebook_html(export: Export) -> str:
             "format": FORMATS[export.request.fmt],
             "generated": timezone.localtime(),
             "missing_codes": MISSING_CODES,
-            "columns": rows[:columns],
+            "columns": [_row(variable, variable.name) for variable in export.variables],
             "item_values": [
-                {**row, "variable": row["variable"].removeprefix(ITEM_VALUE_PREFIX)}
-                for row in rows[columns:]
+                _row(variable, variable.name) for variable in export.item_variables
             ],
         },
     )

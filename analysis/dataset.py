@@ -12,17 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
+from django.db.models import QuerySet
 
 from instruments.definitions import Definition, Item
 from instruments.models import InstrumentVersion, Response, ResponseStatus
-from participants.enrolment import characteristics_instrument_slug
-from participants.models import (
-    Participant,
-    ParticipantStatus,
-    Site,
-    Study,
-    TimepointInstrument,
-)
+from participants.enrolment import characteristics_instrument_slug, protocol_links
+from participants.models import Participant, ParticipantStatus, Site, Study
 
 LEADING_VARIABLES = {
     "site": "Site",
@@ -41,6 +36,14 @@ class Dataset:
     content_hash: str
 
 
+def included_participants(study: Study) -> QuerySet[Participant]:
+    """Everyone whose data may leave, in the dataset or a download: not those
+    who withdrew and asked for their data to be removed."""
+    return Participant.objects.filter(study=study).exclude(
+        status=ParticipantStatus.WITHDRAWN, keep_data=False
+    )
+
+
 def build_dataset(study: Study, *, sites: Iterable[Site] | None = None) -> Dataset:
     """One row per participant of ``study`` (optionally only at ``sites``).
 
@@ -49,9 +52,7 @@ def build_dataset(study: Study, *, sites: Iterable[Site] | None = None) -> Datas
     Participants who withdrew and asked for their data to be removed are left
     out, and only submitted responses count.
     """
-    participants = Participant.objects.filter(study=study).exclude(
-        status=ParticipantStatus.WITHDRAWN, keep_data=False
-    )
+    participants = included_participants(study)
     if sites is not None:
         sites = list(sites)
         participants = participants.filter(site__in=sites)
@@ -270,13 +271,8 @@ def variable_catalogue(study: Study) -> list[Variable]:
     site_codes = tuple(study.sites.order_by("code").values_list("code", flat=True))
     catalogue = [Variable("site", LEADING_VARIABLES["site"], site_codes)]
     slug = characteristics_instrument_slug(study)
-    links = (
-        TimepointInstrument.objects.filter(timepoint__study=study)
-        .select_related("timepoint", "instrument")
-        .order_by("timepoint__order", "order")
-    )
     scores: list[Variable] = []
-    for link in links:
+    for link in protocol_links(study):
         version = link.instrument.latest_version()
         if version is None:
             continue

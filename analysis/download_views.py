@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from analysis import codebook, downloads, exports, runs
 from analysis.exports import DATE_MODES, FORMATS, LAYOUTS, ExportRequest
-from participants.models import TimepointInstrument
+from participants.enrolment import protocol_links
 from studyportal import access
 
 IDENTIFIERS = {
@@ -70,12 +70,7 @@ class DownloadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.study = study
         self.small_cells = small_cells
-        links = (
-            TimepointInstrument.objects.filter(timepoint__study=study)
-            .select_related("instrument")
-            .order_by("timepoint__order", "order")
-        )
-        instruments = [link.instrument for link in links]
+        instruments = [link.instrument for link in protocol_links(study)]
         self.fields["instruments"].choices = list(
             dict.fromkeys((each.slug, each.title) for each in instruments)
         )

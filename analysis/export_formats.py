@@ -28,7 +28,6 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from analysis import codebook
 from analysis.exports import (
-    EXTENSIONS,
     LAYOUTS,
     MISSING_BY_CODE,
     XLSX_MAX_ROWS,
@@ -76,7 +75,7 @@ def write(export: Export, out: BinaryIO, *, progress: Progress = None) -> WriteR
         # openpyxl, pyreadstat and zipfile want a real file; it is copied to
         # ``out`` afterwards, so ``out`` may be any stream.
         with tempfile.TemporaryDirectory(prefix="studyportal-export-") as folder:
-            path = Path(folder) / f"export.{EXTENSIONS[fmt]}"
+            path = Path(folder) / f"export.{fmt}"
             rows = WRITERS[fmt](export, path, progress)
             with path.open("rb") as made:
                 shutil.copyfileobj(made, target)

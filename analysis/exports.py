@@ -34,6 +34,7 @@ from django.utils.crypto import salted_hmac
 from analysis.dataset import (
     SINGLE_CHOICE_TYPES,
     analysed_items,
+    included_participants,
     score_label,
     ticked_label,
 )
@@ -41,13 +42,12 @@ from instruments.answers import resolve
 from instruments.definitions import Definition, Item
 from instruments.expressions import as_number
 from instruments.models import InstrumentVersion, Response, ResponseStatus
-from participants.enrolment import characteristics_instrument_slug
+from participants.enrolment import characteristics_instrument_slug, protocol_links
 from participants.models import (
     Participant,
     ParticipantStatus,
     Study,
     Timepoint,
-    TimepointInstrument,
     Visit,
     VisitStatus,
 )
@@ -76,7 +76,6 @@ CONTENT_TYPES = {
     "dta": "application/x-stata-dta",
     "zip": "application/zip",
 }
-EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "sav": "sav", "dta": "dta", "zip": "zip"}
 
 # Different purposes give different keys: the export pseudonym cannot be joined
 # to the analysis pseudonym (analysis.runs.pseudonym), nor the date shift guessed
@@ -163,7 +162,6 @@ VISIT_MISSED = MissingCode(
 MISSING_CODES = (NOT_ANSWERED, SKIPPED, NOT_ASKED, VISIT_MISSED)
 MISSING_BY_CODE = {missing.code: missing for missing in MISSING_CODES}
 
-ITEM_MISSING = (NOT_ANSWERED, SKIPPED, NOT_ASKED, VISIT_MISSED)
 # A tick box left empty is 0 (not ticked), as in the analysis dataset.
 CHOICE_MISSING = (SKIPPED, NOT_ASKED, VISIT_MISSED)
 SCORE_MISSING = (NOT_ANSWERED, NOT_ASKED, VISIT_MISSED)
@@ -679,6 +677,7 @@ class Export:
         self._shifted = request.dates == "shifted"
         self._taken: set[str] = set()
         self._getters: list[Callable[[_Context], Any]] = []
+        self._count: int | None = None
         self.variables: list[ExportVariable] = []
         self.item_variables: list[ExportVariable] = []
         self._lead_columns()
@@ -773,7 +772,7 @@ class Export:
         elif entry.kind == "choice":
             missing = CHOICE_MISSING
         else:
-            missing = ITEM_MISSING
+            missing = MISSING_CODES
         if entry.item_type == "date":
             label += " (shifted date)" if dated else " (days since enrolment)"
         self._column(
@@ -1003,19 +1002,24 @@ class Export:
             pairs |= Q(visit__timepoint_id=timepoint.pk, instrument_id__in=ids)
         return Response.objects.filter(pairs, status=ResponseStatus.SUBMITTED)
 
-    def _participant_order(self) -> list[int]:
+    def _participant_order(self) -> list[tuple[int, str]]:
+        """(id, label) of each participant, in label order; the label (the
+        export pseudonym or the study ID) is kept, as a pseudonym costs an HMAC."""
         key = export_pseudonym if self.request.pseudonym else str
         ids = self._participants().values_list("pk", "code").iterator(chunk_size=5000)
-        return [pk for _, pk in sorted((key(code), pk) for pk, code in ids)]
+        return [
+            (pk, label) for label, pk in sorted((key(code), pk) for pk, code in ids)
+        ]
 
     def _contexts(self) -> Iterator[_Context]:
         order = self._participant_order()
         timepoint_ids = [tp.pk for tp in self._timepoints]
         for start in range(0, len(order), PARTICIPANT_BATCH):
-            pks = order[start : start + PARTICIPANT_BATCH]
+            labels = dict(order[start : start + PARTICIPANT_BATCH])
+            pks = list(labels)
             people = {
                 pk: _Person(
-                    label=export_pseudonym(code) if self.request.pseudonym else code,
+                    label=labels[pk],
                     site=site,
                     status=status,
                     enrolled_on=enrolled_on,
@@ -1164,7 +1168,16 @@ class Export:
                             )
 
     def count(self) -> int:
-        """How many rows ``rows()`` will give, from aggregate queries alone."""
+        """How many rows ``rows()`` will give, from aggregate queries alone.
+
+        Counted once per export: an Excel build asks twice (progress, row
+        limit), and in the items layout a count reads every response.
+        """
+        if self._count is None:
+            self._count = self._row_count()
+        return self._count
+
+    def _row_count(self) -> int:
         if self.request.layout == "wide":
             return self._participants().count()
         if self.request.layout == "long":
@@ -1250,14 +1263,6 @@ class Export:
             return cursor.fetchall()
 
 
-def included_participants(study: Study) -> QuerySet:
-    """Everyone whose data may leave: not those who withdrew and asked for
-    their data to be removed (the rule of analysis.dataset.build_dataset)."""
-    return Participant.objects.filter(study=study).exclude(
-        status=ParticipantStatus.WITHDRAWN, keep_data=False
-    )
-
-
 def _ticked(answer: Any) -> set[str]:
     values = answer if isinstance(answer, list | tuple) else [answer]
     return {str(value) for value in values}
@@ -1276,11 +1281,7 @@ def prepare(study: Study, request: ExportRequest) -> Export:
             f"The study has no timepoint {', '.join(unknown)}; it has "
             f"{', '.join(tp.code for tp in timepoints)}."
         )
-    links = list(
-        TimepointInstrument.objects.filter(timepoint__study=study)
-        .select_related("instrument")
-        .order_by("timepoint__order", "order")
-    )
+    links = list(protocol_links(study))
     linked = {link.instrument.slug for link in links}
     unknown = sorted(set(request.instruments) - linked)
     if unknown:
@@ -1427,17 +1428,9 @@ def write(
     return export_formats.write(export, out, progress=progress)
 
 
-def stream_csv(export: Export) -> Iterator[bytes]:
-    """The CSV in chunks for a StreamingHttpResponse; the same bytes as write()."""
-    from analysis import export_formats
-
-    for chunk, _ in export_formats.csv_chunks(export):
-        yield chunk
-
-
 def file_name(
     study: Study, request: ExportRequest, *, today: dt.date | None = None
 ) -> str:
-    """``<study-slug>-<layout>-<date>.<extension>``, e.g. for a download."""
+    """``<study-slug>-<layout>-<date>.<format>``, e.g. for a download."""
     day = today or timezone.localdate()
-    return f"{study.slug}-{request.layout}-{day.isoformat()}.{EXTENSIONS[request.fmt]}"
+    return f"{study.slug}-{request.layout}-{day.isoformat()}.{request.fmt}"

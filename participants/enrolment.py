@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import asdict
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from instruments import responses
 from instruments.models import ResponseMode
@@ -17,6 +18,8 @@ from participants.models import (
     ScreeningOutcome,
     ScreeningRecord,
     Site,
+    Study,
+    TimepointInstrument,
     VisitStatus,
 )
 from studyportal.errors import DomainError
@@ -45,6 +48,16 @@ def characteristics_instrument_slug(participant_or_study) -> str | None:
         .first()
     )
     return link.instrument.slug if link else None
+
+
+def protocol_links(study: Study) -> QuerySet[TimepointInstrument]:
+    """The study's questionnaires at each timepoint, in protocol order, with
+    the timepoint and instrument loaded."""
+    return (
+        TimepointInstrument.objects.filter(timepoint__study=study)
+        .select_related("timepoint", "instrument")
+        .order_by("timepoint__order", "order")
+    )
 
 
 @transaction.atomic

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis import downloads, exports
-from participants.models import Study
+from analysis.management.study_option import add_study_option, study_from_option
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
             "--format", dest="fmt", default="csv", choices=list(exports.FORMATS)
         )
         parser.add_argument("--out", required=True, type=Path, help="File to write")
-        parser.add_argument("--study", help="Study slug (default: the only study)")
+        add_study_option(parser)
         parser.add_argument(
             "--instrument",
             action="append",
@@ -54,7 +54,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        study = self._study(options["study"])
+        study = study_from_option(options["study"])
         try:
             request = exports.ExportRequest(
                 layout=options["layout"],
@@ -87,15 +87,3 @@ class Command(BaseCommand):
             f"Wrote {result.rows} rows ({result.size} bytes) to {path}\n"
             f"SHA-256 {result.sha256}"
         )
-
-    def _study(self, slug: str | None) -> Study:
-        studies = Study.objects.all()
-        if slug:
-            studies = studies.filter(slug=slug)
-        if studies.count() != 1:
-            raise CommandError(
-                "Name the study with --study SLUG."
-                if studies.exists()
-                else "No such study; run seed_demo or set one up in the admin."
-            )
-        return studies.get()

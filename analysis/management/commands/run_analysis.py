@@ -4,9 +4,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.dataset import build_dataset
+from analysis.management.study_option import add_study_option, study_from_option
 from analysis.runs import label_model
 from analysis.specification import PRESETS, ModelSpec, run_models
-from participants.models import Study
 
 
 class Command(BaseCommand):
@@ -24,20 +24,12 @@ class Command(BaseCommand):
             "run stores them (overrides --preset)",
         )
         parser.add_argument("--format", default="json", choices=["json"])
-        parser.add_argument("--study", help="Study slug (default: the only study)")
+        add_study_option(parser)
 
     def handle(self, *args, preset: str, spec: Path | None, study: str | None, **_):
-        studies = Study.objects.all()
-        if study:
-            studies = studies.filter(slug=study)
-        if studies.count() != 1:
-            raise CommandError(
-                "Name the study with --study SLUG."
-                if studies.exists()
-                else "No such study; run seed_demo or set one up in the admin."
-            )
+        chosen = study_from_option(study)
         specs = read_specs(spec) if spec else PRESETS[preset]()
-        dataset = build_dataset(studies.get())
+        dataset = build_dataset(chosen)
         output = {
             "preset": "custom" if spec else preset,
             "dataset": {
