@@ -14,7 +14,6 @@ from django.utils import timezone
 from analysis import downloads
 from analysis.models import Download, DownloadStatus
 from participants.models import ParticipantContact
-from studyportal import demo
 from tests.factories import (
     StudyFactory,
     UserFactory,
@@ -37,13 +36,6 @@ CSV_CHOICES = {
 @pytest.fixture
 def study(reference_study):
     return reference_study
-
-
-@pytest.fixture
-def demo_study(study):
-    demo.seed_demo_users(study)
-    demo.seed_demo_participants(study, today=timezone.localdate())
-    return study
 
 
 @pytest.fixture

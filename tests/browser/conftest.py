@@ -2,11 +2,10 @@ import os
 import uuid
 
 import pytest
-from django.db import connection
 
 from analysis import tasks
-from tests.integration.mail_and_worker import Worker, database_url, forget_queue
-from tests.services import chromium_path, redis_url, require_env_url
+from tests.integration.mail_and_worker import Worker, forget_queue, worker_services
+from tests.services import chromium_path
 
 PHONE_USER_AGENT = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 "
@@ -82,10 +81,7 @@ def analysis_worker(transactional_db, monkeypatch, tmp_path):
 
     Analysis runs and data files queued during the test go to it.
     """
-    require_env_url("DATABASE_URL")
-    url = redis_url()
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database, which needs PostgreSQL")
+    services = worker_services()
     queue = f"test-analysis-{uuid.uuid4().hex[:8]}"
     for task in (tasks.perform_run, tasks.build_download):
         monkeypatch.setattr(
@@ -96,15 +92,24 @@ def analysis_worker(transactional_db, monkeypatch, tmp_path):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "REDIS_URL": url,
-        "DATABASE_URL": database_url(connection.settings_dict),
+        **services,
     }
     worker = Worker(env, queue, tmp_path / "worker.log")
     try:
         yield worker
     finally:
         worker.stop()
-        forget_queue(url, queue)
+        forget_queue(services["REDIS_URL"], queue)
+
+
+@pytest.fixture
+def demo_users(transactional_db):
+    """The reference study with the demo users, in a database a live server can see."""
+    from studyportal import demo
+
+    study = demo.seed_reference_study()
+    demo.seed_demo_users(study)
+    return study
 
 
 @pytest.fixture

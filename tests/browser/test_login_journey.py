@@ -8,13 +8,6 @@ from tests.browser.conftest import assert_accessible, log_in
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def demo_study(transactional_db):
-    study = demo.seed_reference_study()
-    demo.seed_demo_users(study)
-    return study
-
-
 def log_in_demo(page, username: str) -> None:
     log_in(page, username, demo.DEMO_PASSWORD)
 
@@ -29,21 +22,21 @@ def log_in_demo(page, username: str) -> None:
     ],
 )
 def test_each_demo_user_logs_in_and_sees_their_home(
-    page, demo_study, username, heading
+    page, demo_users, username, heading
 ):
     log_in_demo(page, username)
     assert page.get_by_role("heading", name=heading).is_visible()
-    assert demo_study.name in page.locator("footer").inner_text()
+    assert demo_users.name in page.locator("footer").inner_text()
     assert_accessible(page)
 
 
-def test_login_page_is_accessible_and_says_who_it_is_for(page, demo_study):
+def test_login_page_is_accessible_and_says_who_it_is_for(page, demo_users):
     page.goto("/accounts/login/")
     assert "Patients use the personal link" in page.content()
     assert_accessible(page)
 
 
-def test_wrong_password_shows_an_error_and_keeps_the_username(page, demo_study):
+def test_wrong_password_shows_an_error_and_keeps_the_username(page, demo_users):
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill("clinic1")
     page.get_by_label("Password").fill("not-the-password")
@@ -52,7 +45,7 @@ def test_wrong_password_shows_an_error_and_keeps_the_username(page, demo_study):
     assert page.get_by_label("Username").input_value() == "clinic1"
 
 
-def test_staff_log_out_from_the_menu_on_a_phone(phone, demo_study):
+def test_staff_log_out_from_the_menu_on_a_phone(phone, demo_users):
     log_in_demo(phone, "coordinator")
     phone.get_by_role("button", name="Show navigation").click()
     # Bootstrap animates the menu open; wait until it has finished.
@@ -65,7 +58,7 @@ def test_staff_log_out_from_the_menu_on_a_phone(phone, demo_study):
     assert "/accounts/login/" in phone.url
 
 
-def test_admin_opens_study_set_up_from_home(page, demo_study):
+def test_admin_opens_study_set_up_from_home(page, demo_users):
     log_in_demo(page, "admin")
     page.get_by_role("link", name="Open study set-up").click()
     page.get_by_role("link", name="Studies").wait_for()

@@ -7,16 +7,9 @@ import pytest
 from django_otp.oath import TOTP
 
 from studyportal import demo
-from tests.browser.conftest import assert_accessible
+from tests.browser.conftest import assert_accessible, log_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def demo_study(transactional_db):
-    study = demo.seed_reference_study()
-    demo.seed_demo_users(study)
-    return study
 
 
 def app_code(secret: str, *, steps_ahead: int = 0) -> str:
@@ -26,12 +19,8 @@ def app_code(secret: str, *, steps_ahead: int = 0) -> str:
     return f"{totp.token():06d}"
 
 
-def test_a_coordinator_sets_up_an_authenticator_and_signs_in_with_it(page, demo_study):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("coordinator")
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_role("heading", name="Welcome, coordinator").wait_for()
+def test_a_coordinator_sets_up_an_authenticator_and_signs_in_with_it(page, demo_users):
+    log_in(page, "coordinator", demo.DEMO_PASSWORD)
 
     page.get_by_role("button", name="coordinator").click()
     page.get_by_role("link", name="Two-step sign-in").click()

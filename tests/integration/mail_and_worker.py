@@ -18,8 +18,12 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
+import pytest
 import redis
 from aiosmtpd.controller import Controller
+from django.db import connection
+
+from tests.services import redis_url, require_env_url
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_SETTINGS = "tests.integration.smtp_worker_settings"
@@ -112,6 +116,25 @@ def database_url(settings_dict: dict) -> str:
     port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
     name = urllib.parse.quote(settings_dict["NAME"], safe="")
     return f"postgres://{auth}{host}{port}/{name}"
+
+
+def require_shared_postgresql(reason: str) -> str:
+    """The test database's URL, for another process; skips unless it is PostgreSQL."""
+    require_env_url("DATABASE_URL")
+    if connection.vendor != "postgresql":
+        pytest.skip(reason)
+    return database_url(connection.settings_dict)
+
+
+def worker_services(redis_at: str | None = None) -> dict[str, str]:
+    """REDIS_URL and DATABASE_URL for a worker sharing the test database.
+
+    ``redis_at`` defaults to the shared Redis of REDIS_URL.
+    """
+    database = require_shared_postgresql(
+        "the worker shares the test database, which needs PostgreSQL"
+    )
+    return {"REDIS_URL": redis_at or redis_url(), "DATABASE_URL": database}
 
 
 class Worker:

@@ -26,6 +26,7 @@ from analysis.models import AnalysisRun, RunStatus
 from analysis.tasks import tidy_waiting_work
 from instruments.models import Response
 from participants import links
+from participants.messaging import FINISHED
 from participants.models import (
     MessageKind,
     MessageStatus,
@@ -40,21 +41,24 @@ from studyportal.wsgi import application
 from tests.factories import clinic_staff, investigator
 from tests.integration.mail_and_worker import (
     Mailbox,
-    database_url,
     free_port,
+    require_shared_postgresql,
     smtp_server,
     wait_until,
     worker,
     worker_env,
+    worker_services,
 )
 from tests.participants import journeys
 from tests.participants.journeys import enrol_post
-from tests.questionnaire.conftest import complete_answers, enrol_participant
-from tests.services import redis_url, require_env_url
+from tests.questionnaire.conftest import (
+    answer_everything,
+    enrol_participant,
+    questionnaire_url,
+)
+from tests.services import redis_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-FINISHED = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.CANCELLED)
 
 
 class PrivateRedis:
@@ -135,17 +139,6 @@ def private_redis(settings) -> Iterator[PrivateRedis]:
         server.kill()
 
 
-@pytest.fixture
-def study():
-    study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
-    return study
-
-
-def questionnaire_url(name: str, token: str, *args) -> str:
-    return reverse(f"questionnaire:{name}", args=[token, *args])
-
-
 def hand_over_by_message(client, participant) -> None:
     response = client.post(
         reverse("participants:handover", args=[participant.pk]), {"action": "send"}
@@ -157,9 +150,9 @@ def hand_over_by_message(client, participant) -> None:
 
 
 def test_it_lets_patients_submit_and_staff_enrol_with_redis_down(
-    client, private_redis, study, caplog
+    client, private_redis, reference_study, caplog
 ):
-    patient = enrol_participant(study, name="Robin Example")
+    patient = enrol_participant(reference_study, name="Robin Example")
     baseline = patient.visits.get(timepoint__code="baseline")
     token = links.issue_token(baseline)
     private_redis.kill()
@@ -168,11 +161,7 @@ def test_it_lets_patients_submit_and_staff_enrol_with_redis_down(
     # The patient: the rate limit cannot be read or counted, and fails open.
     assert client.get(questionnaire_url("start", "made-up-token")).status_code == 404
     assert client.get(questionnaire_url("start", token)).status_code == 200
-    for number, answers in complete_answers().items():
-        response = client.post(
-            questionnaire_url("page", token, number), {**answers, "go": "next"}
-        )
-        assert response.status_code == 302, response.content.decode()[:2000]
+    answer_everything(client, token)
     assert client.get(questionnaire_url("review", token)).status_code == 200
     done = client.post(questionnaire_url("review", token))
     assert done["Location"] == questionnaire_url("done", token)
@@ -183,7 +172,7 @@ def test_it_lets_patients_submit_and_staff_enrol_with_redis_down(
 
     # The staff: enrolment through the page, then the link sent by email, which
     # the broker cannot take; the message waits as a pending row.
-    site = study.sites.get(code="LDS")
+    site = reference_study.sites.get(code="LDS")
     staff = clinic_staff(site)
     client.force_login(staff)
     record = journeys.consented(site, staff)
@@ -201,18 +190,16 @@ def test_it_lets_patients_submit_and_staff_enrol_with_redis_down(
 
 
 def test_it_sends_what_was_planned_during_the_outage_once_redis_is_back(
-    client, private_redis, study, tmp_path
+    client, private_redis, reference_study, tmp_path
 ):
-    require_env_url("DATABASE_URL")
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database, which needs PostgreSQL")
+    services = worker_services(private_redis.url)
     people = [
         enrol_participant(
-            study, name=f"Pat{n} Example", email=f"pat{n}@example.invalid"
+            reference_study, name=f"Pat{n} Example", email=f"pat{n}@example.invalid"
         )
         for n in range(3)
     ]
-    client.force_login(clinic_staff(study.sites.get(code="LDS")))
+    client.force_login(clinic_staff(reference_study.sites.get(code="LDS")))
     private_redis.kill()
     for person in people:
         hand_over_by_message(client, person)
@@ -221,14 +208,10 @@ def test_it_sends_what_was_planned_during_the_outage_once_redis_is_back(
 
     private_redis.start()
     mailbox = Mailbox()
-    env = {
-        "REDIS_URL": private_redis.url,
-        "DATABASE_URL": database_url(connection.settings_dict),
-    }
     with (
         smtp_server(mailbox) as email_url,
         worker(
-            worker_env(**env, EMAIL_URL=email_url), "celery", tmp_path / "w.log"
+            worker_env(**services, EMAIL_URL=email_url), "celery", tmp_path / "w.log"
         ) as running,
     ):
         # The beat planner's run after the outage queues every row still due.
@@ -251,19 +234,18 @@ def test_it_sends_what_was_planned_during_the_outage_once_redis_is_back(
 
 
 def test_an_analysis_requested_during_the_outage_runs_once_redis_is_back(
-    client, private_redis, study, tmp_path, caplog
+    client, private_redis, reference_study, tmp_path, caplog
 ):
-    require_env_url("DATABASE_URL")
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database, which needs PostgreSQL")
-    demo.seed_demo_users(study)
-    demo.seed_demo_participants(study, today=timezone.localdate())
-    client.force_login(investigator(study))
+    services = worker_services(private_redis.url)
+    demo.seed_demo_users(reference_study)
+    demo.seed_demo_participants(reference_study, today=timezone.localdate())
+    client.force_login(investigator(reference_study))
     private_redis.kill()
     caplog.set_level(logging.WARNING)
 
     response = client.post(
-        reverse("analysis:run_list"), {"study": study.pk, "preset": "reference"}
+        reverse("analysis:run_list"),
+        {"study": reference_study.pk, "preset": "reference"},
     )
     assert response.status_code == 302
     run = AnalysisRun.objects.get()
@@ -272,11 +254,7 @@ def test_an_analysis_requested_during_the_outage_runs_once_redis_is_back(
     assert f"analysis run {run.pk} waits for the planner" in caplog.text
 
     private_redis.start()
-    env = {
-        "REDIS_URL": private_redis.url,
-        "DATABASE_URL": database_url(connection.settings_dict),
-    }
-    with worker(worker_env(**env), "celery", tmp_path / "w.log") as running:
+    with worker(worker_env(**services), "celery", tmp_path / "w.log") as running:
         assert tidy_waiting_work.apply().get()["runs_queued"] == 1
         wait_until(
             lambda: AnalysisRun.objects.filter(
@@ -331,13 +309,13 @@ def backend_pid() -> int:
         return cursor.fetchone()[0]
 
 
-def test_it_recovers_from_killed_database_connections_without_a_restart(study, caplog):
-    require_env_url("DATABASE_URL")
-    if connection.vendor != "postgresql":
-        pytest.skip("terminating backends needs PostgreSQL")
+def test_it_recovers_from_killed_database_connections_without_a_restart(
+    reference_study, caplog
+):
+    require_shared_postgresql("terminating backends needs PostgreSQL")
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
     token = links.issue_token(
-        enrol_participant(study).visits.get(timepoint__code="baseline")
+        enrol_participant(reference_study).visits.get(timepoint__code="baseline")
     )
     start = questionnaire_url("start", token)
     assert serve(start)[0] == 200

@@ -12,40 +12,31 @@ import uuid
 from collections import Counter
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from instruments import questionnaire
 from participants import reminders
+from participants.messaging import FINISHED
 from participants.models import MessageKind, MessageStatus, OutboundMessage
 from participants.tasks import send_message
-from studyportal import demo
 from tests.integration.mail_and_worker import (
     Mailbox,
-    database_url,
     forget_queue,
     smtp_server,
     wait_until,
     worker,
     worker_env,
+    worker_services,
 )
 from tests.questionnaire.conftest import complete_answers, enrol_participant
-from tests.services import redis_url, require_env_url
+from tests.services import redis_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-FINISHED = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.CANCELLED)
-
 
 @pytest.fixture
-def services():
-    require_env_url("DATABASE_URL")
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker shares the test database, which needs PostgreSQL")
-    return {
-        "REDIS_URL": redis_url(),
-        "DATABASE_URL": database_url(connection.settings_dict),
-    }
+def services() -> dict[str, str]:
+    return worker_services()
 
 
 @pytest.fixture
@@ -54,13 +45,6 @@ def queue():
     name = f"test-reminders-{uuid.uuid4().hex[:8]}"
     yield name
     forget_queue(redis_url(), name)
-
-
-@pytest.fixture
-def study():
-    study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
-    return study
 
 
 def enrol(study, count: int, prefix: str) -> list:
@@ -137,9 +121,9 @@ def complete_baseline(participant) -> None:
 
 
 def test_due_reminders_arrive_once_and_stop_when_the_visit_is_done(
-    services, queue, study, tmp_path
+    services, queue, reference_study, tmp_path
 ):
-    people = enrol(study, 4, "pat")
+    people = enrol(reference_study, 4, "pat")
     done, others = people[0], people[1:]
     emails = [p.contact.email for p in people]
     start = timezone.now()
@@ -219,9 +203,9 @@ KILLED_ON = 4  # the worker dies while the server is taking the 4th message
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
-    services, queue, study, tmp_path
+    services, queue, reference_study, tmp_path
 ):
-    people = enrol(study, CRASH_PARTICIPANTS, "crash")
+    people = enrol(reference_study, CRASH_PARTICIPANTS, "crash")
     day_8 = timezone.now() + dt.timedelta(days=8)
     assert reminders.plan_due(day_8).created == 2 * CRASH_PARTICIPANTS
     due = reminders.due_message_ids(day_8)

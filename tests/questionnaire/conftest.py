@@ -1,12 +1,21 @@
 import datetime as dt
 
 import pytest
+from django.core.cache import cache
+from django.urls import reverse
 from django.utils import timezone
 
 from participants import consent, enrolment, links, screening
 from participants.contacts import ContactDetails
 from studyportal import demo
 from tests.factories import clinic_staff
+
+
+@pytest.fixture(autouse=True)
+def clear_rate_limits():
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -86,6 +95,19 @@ def complete_answers() -> dict[int, dict]:
         4: numbered("selfmgmt", range(1, 13), "6"),
         5: mood,
     }
+
+
+def questionnaire_url(name: str, token: str, *args) -> str:
+    return reverse(f"questionnaire:{name}", args=[token, *args])
+
+
+def answer_everything(client, token: str) -> None:
+    """Post valid answers to every page, as a patient pressing Next each time."""
+    for number, answers in complete_answers().items():
+        response = client.post(
+            questionnaire_url("page", token, number), {**answers, "go": "next"}
+        )
+        assert response.status_code == 302, response.content.decode()[:2000]
 
 
 def days_ago(days: int) -> dt.date:

@@ -8,8 +8,6 @@ responses changes, and the visit is submitted only when every page validates.
 
 from __future__ import annotations
 
-import pytest
-from django.core.cache import cache
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
@@ -32,13 +30,6 @@ RESPONSE_TABLES = {
     "participants.Visit",
     "participants.HistoricalVisit",
 }
-
-
-@pytest.fixture(autouse=True)
-def clear_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def item_values(item) -> st.SearchStrategy:

@@ -1,34 +1,18 @@
 """The patient's pages through the test client: links, saving, submitting."""
 
-import pytest
-from django.core.cache import cache
-from django.urls import reverse
-
 from instruments.models import Response
 from participants import links
 from participants.models import VisitStatus
-from tests.questionnaire.conftest import PAIN, complete_answers, days_ago
-
-
-@pytest.fixture(autouse=True)
-def clear_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def url(name, token, *args):
-    return reverse(f"questionnaire:{name}", args=[token, *args])
-
-
-def answer_everything(client, token):
-    for number, answers in complete_answers().items():
-        response = client.post(url("page", token, number), {**answers, "go": "next"})
-        assert response.status_code == 302, response.content.decode()[:2000]
+from tests.questionnaire.conftest import (
+    PAIN,
+    answer_everything,
+    days_ago,
+    questionnaire_url,
+)
 
 
 def test_the_welcome_page_says_how_long_and_what_happens(client, token, baseline):
-    body = client.get(url("start", token)).content.decode()
+    body = client.get(questionnaire_url("start", token)).content.decode()
     assert "Your baseline questionnaire" in body
     assert "5 short pages" in body
     assert "Start" in body
@@ -36,8 +20,8 @@ def test_the_welcome_page_says_how_long_and_what_happens(client, token, baseline
 
 
 def test_next_saves_and_moves_on(client, token):
-    response = client.post(url("page", token, 1), {**PAIN, "go": "next"})
-    assert response["Location"] == url("page", token, 2)
+    response = client.post(questionnaire_url("page", token, 1), {**PAIN, "go": "next"})
+    assert response["Location"] == questionnaire_url("page", token, 2)
     assert (
         Response.objects.get(instrument__slug="pain_severity").answers["pain_worst"]
         == 8
@@ -45,7 +29,9 @@ def test_next_saves_and_moves_on(client, token):
 
 
 def test_an_invalid_page_shows_errors_and_keeps_the_valid_answers(client, token):
-    response = client.post(url("page", token, 1), {"pain_worst": "8", "go": "next"})
+    response = client.post(
+        questionnaire_url("page", token, 1), {"pain_worst": "8", "go": "next"}
+    )
     body = response.content.decode()
     assert response.status_code == 200
     assert "There are 3 problems with your answers" in body
@@ -55,9 +41,10 @@ def test_an_invalid_page_shows_errors_and_keeps_the_valid_answers(client, token)
 
 
 def test_a_rejected_answer_does_not_replace_the_one_saved_before(client, token):
-    client.post(url("page", token, 1), {**PAIN, "go": "next"})
+    client.post(questionnaire_url("page", token, 1), {**PAIN, "go": "next"})
     response = client.post(
-        url("page", token, 1), {**PAIN, "pain_worst": "eleven", "go": "next"}
+        questionnaire_url("page", token, 1),
+        {**PAIN, "pain_worst": "eleven", "go": "next"},
     )
     assert response.status_code == 200
     pain = Response.objects.get(instrument__slug="pain_severity")
@@ -65,29 +52,31 @@ def test_a_rejected_answer_does_not_replace_the_one_saved_before(client, token):
 
 
 def test_previous_keeps_answers_even_when_the_page_is_incomplete(client, token):
-    response = client.post(url("page", token, 2), {"partner_01": "5", "go": "previous"})
-    assert response["Location"] == url("page", token, 1)
+    response = client.post(
+        questionnaire_url("page", token, 2), {"partner_01": "5", "go": "previous"}
+    )
+    assert response["Location"] == questionnaire_url("page", token, 1)
     assert Response.objects.get(instrument__slug="partnership").answers == {
         "partner_01": "5"
     }
 
 
 def test_coming_back_resumes_on_the_first_unanswered_page(client, token):
-    client.post(url("page", token, 1), {**PAIN, "go": "next"})
-    body = client.get(url("start", token)).content.decode()
+    client.post(questionnaire_url("page", token, 1), {**PAIN, "go": "next"})
+    body = client.get(questionnaire_url("start", token)).content.decode()
     assert "Carry on where you left off" in body
-    assert url("page", token, 2) in body
+    assert questionnaire_url("page", token, 2) in body
 
 
 def test_review_then_submit_once(client, token, baseline):
     answer_everything(client, token)
-    review = client.get(url("review", token)).content.decode()
+    review = client.get(questionnaire_url("review", token)).content.decode()
     assert "Check your answers" in review
     assert "Send my answers" in review
-    done = client.post(url("review", token))
-    assert done["Location"] == url("done", token)
-    again = client.post(url("review", token))
-    assert again["Location"] == url("done", token)
+    done = client.post(questionnaire_url("review", token))
+    assert done["Location"] == questionnaire_url("done", token)
+    again = client.post(questionnaire_url("review", token))
+    assert again["Location"] == questionnaire_url("done", token)
     baseline.refresh_from_db()
     assert baseline.status == VisitStatus.COMPLETED
     assert Response.objects.filter(status="submitted").count() == 5
@@ -95,15 +84,18 @@ def test_review_then_submit_once(client, token, baseline):
 
 def test_after_submission_every_page_leads_to_thank_you(client, token):
     answer_everything(client, token)
-    client.post(url("review", token))
-    for target in (url("start", token), url("page", token, 1)):
+    client.post(questionnaire_url("review", token))
+    for target in (
+        questionnaire_url("start", token),
+        questionnaire_url("page", token, 1),
+    ):
         response = client.get(target)
-        assert response["Location"] == url("done", token)
-    assert "Thank you" in client.get(url("done", token)).content.decode()
+        assert response["Location"] == questionnaire_url("done", token)
+    assert "Thank you" in client.get(questionnaire_url("done", token)).content.decode()
 
 
 def test_an_unknown_link_gets_a_friendly_page_that_reveals_nothing(client, protocol):
-    response = client.get(url("start", "made-up-token"))
+    response = client.get(questionnaire_url("start", "made-up-token"))
     body = response.content.decode()
     assert response.status_code == 404
     assert "This link does not work" in body
@@ -112,22 +104,22 @@ def test_an_unknown_link_gets_a_friendly_page_that_reveals_nothing(client, proto
 
 def test_an_old_link_stops_working_when_a_new_one_is_issued(client, token, baseline):
     links.issue_token(baseline)
-    assert client.get(url("start", token)).status_code == 404
+    assert client.get(questionnaire_url("start", token)).status_code == 404
 
 
 def test_an_expired_link_says_the_questionnaire_is_closed(client, token, baseline):
     baseline.closes_on = days_ago(1)
     baseline.opens_on = days_ago(20)
     baseline.save()
-    response = client.get(url("start", token))
+    response = client.get(questionnaire_url("start", token))
     assert response.status_code == 410
     assert "This questionnaire is closed" in response.content.decode()
 
 
 def test_repeated_bad_tokens_are_slowed_down(client, token):
     for attempt in range(20):
-        client.get(url("start", f"guess-{attempt}"))
-    response = client.get(url("start", token))
+        client.get(questionnaire_url("start", f"guess-{attempt}"))
+    response = client.get(questionnaire_url("start", token))
     assert response.status_code == 429
     assert "Please wait a few minutes" in response.content.decode()
 
@@ -141,27 +133,29 @@ def test_behind_the_proxy_one_guesser_does_not_slow_down_other_patients(
     proxy = {"REMOTE_ADDR": "172.18.0.2"}
     for attempt in range(20):
         client.get(
-            url("start", f"guess-{attempt}"),
+            questionnaire_url("start", f"guess-{attempt}"),
             HTTP_X_FORWARDED_FOR="198.51.100.1",
             **proxy,
         )
     patient = client.get(
-        url("start", token), HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy
+        questionnaire_url("start", token), HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy
     )
     assert patient.status_code == 200
     guesser = client.get(
-        url("start", token), HTTP_X_FORWARDED_FOR="198.51.100.1", **proxy
+        questionnaire_url("start", token), HTTP_X_FORWARDED_FOR="198.51.100.1", **proxy
     )
     assert guesser.status_code == 429
 
 
 def test_pages_are_never_cached(client, token):
-    response = client.get(url("page", token, 1))
+    response = client.get(questionnaire_url("page", token, 1))
     assert "no-store" in response["Cache-Control"]
 
 
 def test_leaving_a_page_saves_what_is_there(client, token):
-    response = client.post(url("page", token, 1), {"pain_worst": "3", "go": "autosave"})
+    response = client.post(
+        questionnaire_url("page", token, 1), {"pain_worst": "3", "go": "autosave"}
+    )
     assert response.status_code == 204
     pain = Response.objects.get(instrument__slug="pain_severity")
     assert pain.answers == {"pain_worst": 3}

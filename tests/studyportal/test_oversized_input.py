@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 from urllib.parse import urlencode
 
-import docx
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,6 +12,7 @@ from django.test import override_settings
 from analysis.interview_models import CodedSegment, Transcript
 from instruments.models import Instrument
 from participants.models import ConsentRecord
+from tests.analysis.test_interviews import word_file
 from tests.fuzzing import changed_since, fingerprint
 from tests.participants.journeys import consent_post
 from tests.studyportal import test_access_matrix as matrix
@@ -188,8 +187,8 @@ def uncoded(world, db):
     return Transcript.objects.get()
 
 
-def transcript(name: str, content: bytes) -> dict:
-    return {"file": SimpleUploadedFile(name, content), "other_names": ""}
+def transcript(upload: SimpleUploadedFile) -> dict:
+    return {"file": upload, "other_names": ""}
 
 
 @pytest.mark.parametrize(
@@ -207,7 +206,9 @@ def test_a_wrong_transcript_file_is_refused_with_a_reason(
     post, uncoded, name, content, message
 ):
     response, changed = post(
-        "qualitative", "interviews:transcript", transcript(name, content)
+        "qualitative",
+        "interviews:transcript",
+        transcript(SimpleUploadedFile(name, content)),
     )
     assert response.status_code == 200
     assert message in page_of(response)
@@ -216,14 +217,10 @@ def test_a_wrong_transcript_file_is_refused_with_a_reason(
 
 
 def test_a_word_transcript_is_read_and_stored(post, uncoded):
-    document = docx.Document()
-    document.add_paragraph("Interviewer: how was the clinic?")
-    buffer = io.BytesIO()
-    document.save(buffer)
     response, _ = post(
         "qualitative",
         "interviews:transcript",
-        transcript("interview.docx", buffer.getvalue()),
+        transcript(word_file("Interviewer: how was the clinic?")),
     )
     assert response.status_code == 302
     assert Transcript.objects.get().text == "Interviewer: how was the clinic?"
