@@ -25,8 +25,9 @@ from participants.models import (
     Visit,
     VisitStatus,
 )
-from participants.sms import send_sms
+from participants.sms import send_sms, sms_delivers
 from studyportal import worker_queue
+from studyportal.mail import email_delivers
 
 OPT_OUT_SALT = "participants.opt-out"
 CHANNELS = {
@@ -35,7 +36,12 @@ CHANNELS = {
     Channel.BOTH: ["email", "sms"],
     Channel.NONE: [],
 }
-FINISHED = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.CANCELLED)
+FINISHED = (
+    MessageStatus.SENT,
+    MessageStatus.PRINTED,
+    MessageStatus.FAILED,
+    MessageStatus.CANCELLED,
+)
 
 
 def channels_for(visit: Visit) -> list[str]:
@@ -234,9 +240,10 @@ def send(message_id: int) -> str:
         message.error = f"{type(exc).__name__}: {exc}"[:500]
         message.save(update_fields=["status", "error"])
         raise
-    message.status = MessageStatus.SENT
+    delivered = email_delivers() if message.channel == "email" else sms_delivers()
+    message.status = MessageStatus.SENT if delivered else MessageStatus.PRINTED
     message.sent_at = timezone.now()
     message.provider_id = provider_id[:200]
     message.error = ""
     message.save(update_fields=["status", "sent_at", "provider_id", "error"])
-    return "sent"
+    return message.status

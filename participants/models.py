@@ -709,6 +709,8 @@ class MessageStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
+    # Accepted by a development backend that only logs it: it never reached anyone.
+    PRINTED = "printed", "Printed, not sent"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
 

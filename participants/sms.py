@@ -1,14 +1,16 @@
 """Text messages through a pluggable backend, like Django's email backends.
 
 ``SMS_BACKEND`` names a class with ``send(to, body) -> provider_id``. The console
-backend prints messages (development); the memory backend keeps them for tests;
-the HTTP backend talks to a provider's JSON API.
+backend writes messages to the log, redacted, and sends nothing (development); the
+memory backend keeps them for tests; the HTTP backend talks to a provider's JSON
+API. A backend whose ``delivers`` is false leaves its messages marked printed,
+not sent.
 """
 
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import urllib.error
 import urllib.request
 import uuid
@@ -16,12 +18,17 @@ import uuid
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from studyportal.mail import backend_delivers
+
+logger = logging.getLogger("participants.sms")
 outbox: list[dict] = []
 
 
 class ConsoleBackend:
+    delivers = False
+
     def send(self, to: str, body: str) -> str:
-        sys.stdout.write(f"SMS to {to}:\n{body}\n{'-' * 40}\n")
+        logger.info("Text message printed, not sent: to %s: %s", to, body)
         return f"console-{uuid.uuid4().hex[:12]}"
 
 
@@ -35,6 +42,10 @@ class MemoryBackend:
 def send_sms(to: str, body: str) -> str:
     backend = import_string(settings.SMS_BACKEND)()
     return backend.send(to, body)
+
+
+def sms_delivers() -> bool:
+    return backend_delivers(settings.SMS_BACKEND)
 
 
 class HttpBackend:

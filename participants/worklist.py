@@ -33,7 +33,7 @@ from studyportal import access
 from studyportal.errors import DomainError
 
 # Pending or sending messages have no result yet; the list shows what happened.
-REPORTED_MESSAGES = (MessageStatus.SENT, MessageStatus.FAILED)
+REPORTED_MESSAGES = (MessageStatus.SENT, MessageStatus.PRINTED, MessageStatus.FAILED)
 
 
 @dataclass(frozen=True)

@@ -154,16 +154,77 @@ def read_broker_url(environ_: Mapping[str, str]) -> str:
     return url
 
 
+CONSOLE_EMAIL_BACKEND = "studyportal.mail.ConsoleEmailBackend"
+CONSOLE_SMS_BACKEND = "participants.sms.ConsoleBackend"
+
+
 def read_email(environ_: Mapping[str, str], *, debug: bool) -> dict:
-    default = "consolemail://" if debug else "smtp://localhost:25"
-    url = environ_.get("EMAIL_URL") or default
+    """EMAIL_* settings from EMAIL_URL; without it, the console only with DEBUG on."""
+    url = _value(environ_, "EMAIL_URL")
+    if not url:
+        if not debug:
+            raise ImproperlyConfigured(
+                "EMAIL_URL must be set when DEBUG is off, for example "
+                "submission://user:password@smtp.example.org:587 "
+                "(consolemail:// writes messages to the log and sends nothing)."
+            )
+        url = "consolemail://"
     try:
         config = environ.Env.email_url_config(url)
     except Exception as exc:
         raise ImproperlyConfigured(f"EMAIL_URL is not a mail URL: {exc}") from exc
     if not config.get("EMAIL_BACKEND"):
         raise ImproperlyConfigured(f"EMAIL_URL={url!r} names no known mail scheme.")
+    if url.startswith("consolemail:"):
+        # Django's console backend prints whole messages; this one logs them
+        # redacted, like every other log line.
+        config["EMAIL_BACKEND"] = CONSOLE_EMAIL_BACKEND
     return config
+
+
+def read_sms_backend(environ_: Mapping[str, str], *, debug: bool) -> str:
+    """The class that sends text messages; the console one only by default with DEBUG."""
+    backend = _value(environ_, "SMS_BACKEND")
+    if backend:
+        return backend
+    if debug:
+        return CONSOLE_SMS_BACKEND
+    raise ImproperlyConfigured(
+        "SMS_BACKEND must be set when DEBUG is off: participants.sms.HttpBackend "
+        "with SMS_HTTP_URL and SMS_HTTP_TOKEN for a provider, or "
+        f"{CONSOLE_SMS_BACKEND} to write messages to the log and send nothing."
+    )
+
+
+DEV_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+
+
+def read_public_base_url(environ_: Mapping[str, str], *, debug: bool) -> str:
+    """The site's public address, which links sent to participants start with."""
+    url = _value(environ_, "PUBLIC_BASE_URL")
+    if not url:
+        if not debug:
+            raise ImproperlyConfigured(
+                "PUBLIC_BASE_URL must be set when DEBUG is off: the site's public "
+                "address, such as https://portal.example.org, which links in "
+                "messages to participants start with."
+            )
+        return DEV_PUBLIC_BASE_URL
+    if not url.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(
+            f"PUBLIC_BASE_URL={url!r} must start with https:// (or http://)."
+        )
+    return url.rstrip("/")
+
+
+def read_str(environ_: Mapping[str, str], name: str, *, default: str) -> str:
+    """The variable, or ``default`` when it is unset or empty."""
+    return _value(environ_, name) or default
+
+
+def _value(environ_: Mapping[str, str], name: str) -> str:
+    # An empty value counts as unset: docker-compose passes `${NAME:-}` as "".
+    return (environ_.get(name) or "").strip()
 
 
 def is_time_zone_name(name: str) -> bool:

@@ -178,13 +178,15 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... from EMAIL_URL.
 globals().update(config.read_email(ENV, debug=DEBUG))
-DEFAULT_FROM_EMAIL = ENV.get("DEFAULT_FROM_EMAIL", "StudyPortal <noreply@localhost>")
+DEFAULT_FROM_EMAIL = config.read_str(
+    ENV, "DEFAULT_FROM_EMAIL", default="StudyPortal <noreply@localhost>"
+)
 # Links in messages and letters point here; the site's public address.
-PUBLIC_BASE_URL = ENV.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
-SMS_BACKEND = ENV.get("SMS_BACKEND", "participants.sms.ConsoleBackend")
-SMS_HTTP_URL = ENV.get("SMS_HTTP_URL", "")
-SMS_HTTP_TOKEN = ENV.get("SMS_HTTP_TOKEN", "")
-SMS_FROM = ENV.get("SMS_FROM", "StudyPortal")
+PUBLIC_BASE_URL = config.read_public_base_url(ENV, debug=DEBUG)
+SMS_BACKEND = config.read_sms_backend(ENV, debug=DEBUG)
+SMS_HTTP_URL = config.read_str(ENV, "SMS_HTTP_URL", default="")
+SMS_HTTP_TOKEN = config.read_str(ENV, "SMS_HTTP_TOKEN", default="")
+SMS_FROM = config.read_str(ENV, "SMS_FROM", default="StudyPortal")
 
 # Security. Production sits behind a TLS-terminating proxy; /healthz stays reachable
 # over plain HTTP so container health checks do not follow a redirect.
@@ -223,12 +225,13 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Django logs the path of every 4xx response and the development server every
-# request; a questionnaire path holds the participant's token, so the loggers that
-# write paths redact it before any handler sees the record.
+# request; a questionnaire path holds the participant's token, a search's query
+# string what staff typed, and message backends the address they write to. Every
+# handler, and the loggers with handlers of their own, redact them before writing.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_links": {"()": "studyportal.log_redaction.RedactLinkTokens"}},
+    "filters": {"redact": {"()": "studyportal.log_redaction.RedactPersonalData"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "django.server": DEFAULT_LOGGING["formatters"]["django.server"],
@@ -237,21 +240,27 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["redact_links"],
+            "filters": ["redact"],
         },
-        "django.server": DEFAULT_LOGGING["handlers"]["django.server"],
+        "django.server": {
+            **DEFAULT_LOGGING["handlers"]["django.server"],
+            "filters": ["redact"],
+        },
     },
     "loggers": {
-        "django.request": {"filters": ["redact_links"]},
+        "django.request": {"filters": ["redact"]},
         "django.server": {
             **DEFAULT_LOGGING["loggers"]["django.server"],
-            "filters": ["redact_links"],
+            "filters": ["redact"],
         },
         # django-axes announces its configuration at every start; lockouts and
         # failures are audited as LoginEvent rows instead.
         "axes": {"level": "WARNING"},
     },
-    "root": {"handlers": ["console"], "level": ENV.get("LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": config.read_str(ENV, "LOG_LEVEL", default="INFO"),
+    },
 }
 
 # The cache holds rate-limit counters, so all web processes must share it.

@@ -10,6 +10,9 @@ os.environ.setdefault(
     "CONTACT_HASH_KEY", "test-suite-contact-hash-key-not-for-any-deployment"
 )
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("EMAIL_URL", "memorymail://")
+os.environ.setdefault("SMS_BACKEND", "participants.sms.MemoryBackend")
+os.environ.setdefault("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 from studyportal.settings import *  # noqa: E402,F403
 from studyportal.settings import STORAGES  # noqa: E402

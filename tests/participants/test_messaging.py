@@ -270,3 +270,40 @@ def test_a_message_that_keeps_failing_is_given_up(
     message.refresh_from_db()
     assert message.status == MessageStatus.FAILED
     assert "gave up" in message.error
+
+
+@pytest.mark.parametrize(
+    ("channel", "setting", "console"),
+    [
+        (Channel.SMS, "SMS_BACKEND", "participants.sms.ConsoleBackend"),
+        (Channel.EMAIL, "EMAIL_BACKEND", "studyportal.mail.ConsoleEmailBackend"),
+        (
+            Channel.EMAIL,
+            "EMAIL_BACKEND",
+            "django.core.mail.backends.console.EmailBackend",
+        ),
+    ],
+)
+def test_h1_a_console_backend_records_printed_not_sent(
+    site_a,
+    staff_a,
+    settings,
+    caplog,
+    channel,
+    setting,
+    console,
+    django_capture_on_commit_callbacks,
+):
+    setattr(settings, setting, console)
+    participant = journeys.enrol(
+        site_a, staff_a, details=contact(preferred_channel=channel)
+    )
+    visit = participant.visits.get(timepoint__code="baseline")
+    (message,), _ = queue(visit, django_capture_on_commit_callbacks)
+    assert messaging.send(message.pk) == "printed"
+    message.refresh_from_db()
+    assert message.status == "printed"
+    assert message.get_status_display() == "Printed, not sent"
+    # Printed is finished: asking again makes the row due once more.
+    (again,), _ = queue(visit, django_capture_on_commit_callbacks)
+    assert again.status == "pending"

@@ -1,3 +1,4 @@
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
 
     def handle(self, *args, addrport: str, **options):
+        env = os.environ.copy()
+        if not (env.get("PUBLIC_BASE_URL") or "").strip():
+            # Links in messages and letters must reach the server just started.
+            env["PUBLIC_BASE_URL"] = public_base_url(addrport)
+        self.stdout.write(f"Links to participants start with {env['PUBLIC_BASE_URL']}")
         celery = [sys.executable, "-m", "celery", "-A", "studyportal"]
         commands = {
             "web": [sys.executable, "manage.py", "runserver", "--noreload", addrport],
@@ -31,7 +37,7 @@ class Command(BaseCommand):
             ],
         }
         processes = {
-            name: subprocess.Popen(command, cwd=settings.BASE_DIR)
+            name: subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
             for name, command in commands.items()
         }
         stopping = False
@@ -63,3 +69,16 @@ class Command(BaseCommand):
                 process.kill()
         if exited and not stopping:
             sys.exit(1)
+
+
+def public_base_url(addrport: str) -> str:
+    """The address a browser on this machine reaches ``runserver ADDR:PORT`` at."""
+    host, _, port = addrport.rpartition(":")
+    if not port.isascii() or not port.isdigit():
+        host, port = addrport, "8000"
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
