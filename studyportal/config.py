@@ -183,7 +183,7 @@ def read_email(environ_: Mapping[str, str], *, debug: bool) -> dict:
 
 
 def read_sms_backend(environ_: Mapping[str, str], *, debug: bool) -> str:
-    """The class that sends text messages; the console one only by default with DEBUG."""
+    """The class that sends text messages; by default the console one, with DEBUG."""
     backend = _value(environ_, "SMS_BACKEND")
     if backend:
         return backend
