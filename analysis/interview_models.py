@@ -7,6 +7,7 @@ because the qualitative strand is a concept of its own.
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from simple_history.models import HistoricalRecords
 
 from participants.models import Participant, Study
 
@@ -113,6 +114,8 @@ class Interview(models.Model):
     duration_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
     notes = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Who moved the interview to which status, and when, stays on record.
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["participant__code"]
@@ -140,6 +143,8 @@ class Transcript(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    # Every upload, paste and replacement, with the text it replaced.
+    history = HistoricalRecords()
 
     def __str__(self) -> str:
         return f"Transcript of {self.interview}"

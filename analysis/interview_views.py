@@ -127,12 +127,7 @@ class InterviewForm(DomainErrorMixin, forms.Form):
         super().__init__(*args, **kwargs)
         staff = interviews.interviewers_for(interview.participant.study)
         self.fields["interviewer"].queryset = staff
-        self.fields["interviewer"].label_from_instance = _person
-
-
-def _person(user) -> str:
-    name = user.get_full_name()
-    return f"{name} ({user.username})" if name else user.username
+        self.fields["interviewer"].label_from_instance = interviews.person_label
 
 
 class TranscriptForm(DomainErrorMixin, forms.Form):
@@ -152,7 +147,8 @@ class TranscriptForm(DomainErrorMixin, forms.Form):
         required=False,
         max_length=1000,
         help_text="Separated by commas, for example a partner's or a clinician's "
-        "name. The participant's own names are always masked.",
+        "name. Names written with a capital are masked too; check the result "
+        "and list any name that is left.",
     )
 
     def clean(self):
@@ -323,7 +319,7 @@ def interview_detail(request, pk: int):
     )
     if request.method == "POST" and form.is_valid():
         try:
-            interviews.update(interview, **form.cleaned_data)
+            interviews.update(interview, **form.cleaned_data, user=request.user)
         except DomainError as error:
             form.add_domain_error(error)
         else:
@@ -384,5 +380,6 @@ def _interview_page(request, interview, *, log_form=None, transcript_form=None):
         "transcript": transcript if reader else None,
         "coded": transcript is not None and transcript.segments.exists(),
         "transcript_form": (transcript_form or TranscriptForm()) if reader else None,
+        "history": interviews.history_for(interview),
     }
     return render(request, "interviews/detail.html", context)

@@ -7,20 +7,22 @@ transcript exists, never what it says.
 
 from __future__ import annotations
 
-import re
+import datetime as dt
 import zipfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import PurePath
 
 import docx
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
-from docx.opc.exceptions import PackageNotFoundError
+from django.utils import timezone
 from docx.table import Table
 
+from analysis import masking
 from analysis.interview_models import Interview, Transcript
-from participants.models import ParticipantContact, Role, Study
+from participants.models import Role, Study
 from studyportal import access
 from studyportal.errors import DomainError
 from studyportal.text_files import NotText, decode_text
@@ -28,9 +30,10 @@ from studyportal.text_files import NotText, decode_text
 LOG_ROLES = (Role.COORDINATOR, Role.QUALITATIVE, access.ADMIN)
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 UPLOAD_TYPES = (".txt", ".docx")
-PLACEHOLDER = "[name]"
-# Stored in ``Transcript.masked_names`` instead of the participant's real name.
-OWN_NAME = "the participant's own name"
+# A transcript's text, however it arrives; 2 MB of plain text, as the upload.
+MAX_TRANSCRIPT_CHARACTERS = 2_000_000
+# What a .docx may unpack to: its text, XML mark-up and a few pictures.
+MAX_DOCX_UNPACKED_BYTES = 20 * 1024 * 1024
 
 
 def interviews_for(user) -> QuerySet[Interview]:
@@ -72,8 +75,9 @@ def update(
     mode: str = "",
     duration_minutes: int | None = None,
     notes: str = "",
+    user=None,
 ) -> Interview:
-    """Record where an interview stands.
+    """Record where an interview stands, in its history as done by ``user``.
 
     Scheduled needs a date and time; done needs the mode and the duration.
     The interviewer, if given, must be on the study's staff.
@@ -113,6 +117,8 @@ def update(
     interview.mode = mode
     interview.duration_minutes = duration_minutes
     interview.notes = notes.strip()
+    if user is not None:
+        interview._history_user = user
     interview.save()
     return interview
 
@@ -136,7 +142,7 @@ def read_upload(uploaded_file) -> str:
     uploaded_file.seek(0)
     if suffix == ".txt":
         try:
-            return decode_text(uploaded_file.read())
+            text = decode_text(uploaded_file.read())
         except NotText as problem:
             advice = {
                 "encoding": "is not UTF-8 text. Save it again choosing the UTF-8 "
@@ -145,15 +151,41 @@ def read_upload(uploaded_file) -> str:
                 "editor or Word and save it again as .txt (UTF-8) or .docx.",
             }[problem.reason]
             raise DomainError(f"“{name}” {advice}", field="file") from None
+    else:
+        text = _read_docx(uploaded_file, name)
+    check_length(text, field="file", source=f"“{name}”")
+    return text
+
+
+def _read_docx(uploaded_file, name: str) -> str:
+    unreadable = DomainError(
+        f"“{name}” could not be read as a Word document. Open it in Word and "
+        "save it again as .docx, or paste the text instead.",
+        field="file",
+    )
+    # The sizes in the zip's directory bound what unpacking can produce
+    # (zipfile stops at them), so a small file cannot expand without limit.
+    try:
+        with zipfile.ZipFile(uploaded_file) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise unreadable from None
+    if unpacked > MAX_DOCX_UNPACKED_BYTES:
+        raise DomainError(
+            f"“{name}” unpacks to {unpacked / 1024 / 1024:.0f} MB, more than a "
+            f"transcript needs (at most {MAX_DOCX_UNPACKED_BYTES // 1024 // 1024} "
+            f"MB unpacked, and at most {MAX_TRANSCRIPT_CHARACTERS:,} characters of "
+            "text). Save it again without pictures or embedded files, or split it.",
+            field="file",
+        )
+    uploaded_file.seek(0)
     try:
         document = docx.Document(uploaded_file)
-    except (zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError):
-        raise DomainError(
-            f"“{name}” could not be read as a Word document. Open it in Word and "
-            "save it again as .docx, or paste the text instead.",
-            field="file",
-        ) from None
-    return "\n".join(_docx_lines(document))
+        return "\n".join(_docx_lines(document))
+    except Exception:
+        # A damaged file fails anywhere in python-docx, lxml or zipfile (bad
+        # XML, missing parts, bad compression); to the uploader all are one.
+        raise unreadable from None
 
 
 def _docx_lines(document) -> Iterable[str]:
@@ -166,35 +198,15 @@ def _docx_lines(document) -> Iterable[str]:
             yield block.text
 
 
-def mask_names(text: str, names: Iterable[str]) -> tuple[str, list[str]]:
-    """Replace each of ``names`` as a whole word, in any case, by ``[name]``.
-
-    Longer names win over shorter ones they contain ("Mary Ann" before
-    "Mary"); spaces inside a name match any run of white space. Returns the
-    masked text and the names that were found, in the order given.
-    """
-    wanted = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
-    if not wanted:
-        return text, []
-    patterns = {
-        name: r"\s+".join(re.escape(part) for part in name.split()) for name in wanted
-    }
-    ordered = sorted(wanted, key=len, reverse=True)
-    combined = re.compile(
-        r"(?<!\w)(?:" + "|".join(patterns[name] for name in ordered) + r")(?!\w)",
-        re.IGNORECASE,
-    )
-    found: set[str] = set()
-
-    def replace(match: re.Match) -> str:
-        for name in ordered:
-            if re.fullmatch(patterns[name], match.group(0), re.IGNORECASE):
-                found.add(name)
-                break
-        return PLACEHOLDER
-
-    masked = combined.sub(replace, text)
-    return masked, [name for name in wanted if name in found]
+def check_length(text: str, *, field: str, source: str = "The transcript") -> None:
+    """Refuse a transcript longer than ``MAX_TRANSCRIPT_CHARACTERS``."""
+    if len(text) > MAX_TRANSCRIPT_CHARACTERS:
+        raise DomainError(
+            f"{source} holds {len(text):,} characters of text; a transcript may "
+            f"be at most {MAX_TRANSCRIPT_CHARACTERS:,} characters. Split it into "
+            "parts or shorten it.",
+            field=field,
+        )
 
 
 @transaction.atomic
@@ -208,11 +220,11 @@ def save_transcript(
 ) -> Transcript:
     """Store the transcript of a done interview, with names masked.
 
-    The participant's own names (whole name, and each part of it) are masked
-    without being shown to anyone; ``masked_names`` records the other names
-    found, and ``OWN_NAME`` in place of the participant's. A transcript
-    already coded cannot be replaced. The caller checks who may do this
-    (``can_read_transcripts``).
+    Names are masked by ``masking.mask_names``, whose rule never looks up the
+    participant, so the result tells no one their name; ``masked_names``
+    records which of ``names_to_mask`` were found. A transcript already coded
+    cannot be replaced; each save is kept in the transcript's history. The
+    caller checks who may do this (``can_read_transcripts``).
     """
     interview = Interview.objects.select_for_update().get(pk=interview.pk)
     if interview.status != Interview.Status.DONE:
@@ -221,8 +233,8 @@ def save_transcript(
             "adding its transcript.",
             field="status",
         )
-    existing = Transcript.objects.filter(interview=interview).first()
-    if existing is not None and existing.segments.exists():
+    transcript = Transcript.objects.filter(interview=interview).first()
+    if transcript is not None and transcript.segments.exists():
         raise DomainError(
             "This transcript has coded passages, so it cannot be replaced: the "
             "codes point into its text.",
@@ -232,30 +244,96 @@ def save_transcript(
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise DomainError("The transcript is empty.", field="text")
-    own = _own_names(interview)
-    others = [name for name in names_to_mask if name and name.strip()]
-    text, found = mask_names(text, [*own, *others])
-    own_lower = {name.lower() for name in own}
-    masked = [name for name in found if name.lower() not in own_lower]
-    if len(masked) < len(found):
-        masked.insert(0, OWN_NAME)
-    transcript, _ = Transcript.objects.update_or_create(
-        interview=interview,
-        defaults={
-            "text": text,
-            "source": source[:200],
-            "masked_names": masked,
-            "uploaded_by": user,
-        },
-    )
+    check_length(text, field="text")
+    if transcript is None:
+        transcript = Transcript(interview=interview)
+    else:
+        transcript.uploaded_at = timezone.now()
+    transcript.text, transcript.masked_names = masking.mask_names(text, names_to_mask)
+    transcript.source = source[:200]
+    transcript.uploaded_by = user
+    if user is not None:
+        transcript._history_user = user
+    transcript.save()
     return transcript
 
 
-def _own_names(interview: Interview) -> list[str]:
-    contact = ParticipantContact.objects.filter(
-        participant=interview.participant
-    ).first()
-    if contact is None:
-        return []
-    parts = [part for part in contact.full_name.split() if len(part) > 1]
-    return [contact.full_name.strip(), *parts]
+@dataclass(frozen=True)
+class LogChange:
+    when: dt.datetime
+    who: str
+    what: str
+
+
+def history_for(interview: Interview) -> list[LogChange]:
+    """Every recorded change to the interview and its transcript, newest first.
+
+    Says what changed, never what a transcript says: the log's readers
+    include coordinators.
+    """
+    changes = _changes(
+        Interview.history.filter(id=interview.pk), _describe_interview
+    ) + _changes(
+        Transcript.history.filter(interview_id=interview.pk), _describe_transcript
+    )
+    return sorted(changes, key=lambda change: change.when, reverse=True)
+
+
+def _changes(records, describe) -> list[LogChange]:
+    changes, previous = [], None
+    for record in records.order_by("history_date", "history_id").select_related(
+        "history_user"
+    ):
+        what = describe(record, previous)
+        previous = record
+        if what:
+            who = record.history_user
+            who = person_label(who) if who else "system"
+            changes.append(LogChange(record.history_date, who, what))
+    return changes
+
+
+def person_label(user) -> str:
+    """A member of staff as the interview pages name them."""
+    name = user.get_full_name()
+    return f"{name} ({user.username})" if name else user.username
+
+
+def _describe_interview(record, previous) -> str:
+    status = record.get_status_display().lower()
+    if previous is None:
+        # Interviews logged before their history began have no creation row.
+        if record.history_type == "+":
+            return f"Added to the log as {status}"
+        return f"Log saved as {status}"
+    changed = {change.field for change in record.diff_against(previous).changes}
+    parts = [
+        f"{field.verbose_name}: {_shown(getattr(previous, field.name), field)} → "
+        f"{_shown(getattr(record, field.name), field)}"
+        for field in Interview._meta.concrete_fields
+        if field.name in changed
+    ]
+    description = "; ".join(parts)
+    return description[:1].upper() + description[1:]
+
+
+def _shown(value, field) -> str:
+    if value is None or value == "":
+        return "—"
+    if field.choices:
+        return str(dict(field.choices).get(value, value))
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).strftime("%-d %b %Y %H:%M")
+    if field.is_relation:
+        return person_label(value)
+    return str(value)
+
+
+def _describe_transcript(record, previous) -> str:
+    source = f" from {record.source}" if record.source else " (pasted)"
+    size = f"{len(record.text):,} characters"
+    if previous is None:
+        return f"Transcript saved{source}, {size}"
+    if record.text == previous.text:
+        return f"Transcript saved again{source}, unchanged"
+    return f"Transcript replaced{source}, {size} (was {len(previous.text):,})"

@@ -1,6 +1,7 @@
 """The interview pages, role by role: sampling, the log and transcripts."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -8,7 +9,8 @@ from django.urls import reverse
 
 from analysis import interviews, sampling
 from analysis.models import Interview, InterviewSample, SampleMember, Transcript
-from tests.analysis.test_interviews import word_file
+from participants.models import ParticipantContact
+from tests.analysis.test_interviews import rewritten, word_file
 from tests.factories import (
     StudyFactory,
     UserFactory,
@@ -376,3 +378,75 @@ def test_accepting_fills_the_interview_log(client, people, sample):
     assert "6 interviews added to the log" in page
     for member in sample.members.select_related("participant"):
         assert member.participant.code in page
+
+
+def test_l3_an_unreadable_word_file_is_explained_and_the_other_input_kept(
+    client, people, interview
+):
+    interviews.update(interview, status="done", mode="phone", duration_minutes=35)
+    client.force_login(people["qualitative"])
+    broken = rewritten(
+        word_file("I: Hello."), **{"word/document.xml": b"<w:document><w:p>"}
+    )
+    response = client.post(
+        reverse("interviews:transcript", args=[interview.pk]),
+        {"file": broken, "other_names": "Patel, Smith"},
+    )
+    assert response.status_code == 200
+    assert "file" in response.context["transcript_form"].errors
+    page = response.content.decode()
+    assert "could not be read as a Word document" in page
+    assert 'value="Patel, Smith"' in page
+    assert not Transcript.objects.exists()
+
+
+def test_m1_the_page_shows_the_same_masking_whoever_the_participant_is(
+    client, people, sample
+):
+    client.force_login(people["qualitative"])
+    pages = []
+    accepted = sampling.accept(sample, user=None, today=TODAY)[:2]
+    for interview, real_name in zip(
+        accepted, ["Margaret Okafor", "Sam Lee"], strict=True
+    ):
+        ParticipantContact.objects.filter(participant=interview.participant).update(
+            full_name=real_name
+        )
+        interviews.update(interview, status="done", mode="phone", duration_minutes=35)
+        response = client.post(
+            reverse("interviews:transcript", args=[interview.pk]),
+            {"text": "Who? Margaret. Okafor. Sam Lee, dr patel", "other_names": "x"},
+        )
+        assert response.status_code == 302
+        page = client.get(reverse("interviews:detail", args=[interview.pk]))
+        text = page.content.decode()
+        pages.append(text[text.index('<h2 class="h5">Transcript') :])
+        pages[-1] = pages[-1][: pages[-1].index("<form")]
+    # Only the time of saving and the interview's own links may differ.
+    same = [re.sub(r"Saved [^.]*\.|/\d+/", "", page) for page in pages]
+    assert "[name]" in same[0] and same[0] == same[1]
+
+
+@pytest.mark.parametrize("role", ["coordinator", "qualitative", "admin"])
+def test_m1_the_log_shows_who_changed_the_status_and_the_transcript(
+    client, people, role, interview
+):
+    client.force_login(people["coordinator"])
+    client.post(
+        reverse("interviews:detail", args=[interview.pk]),
+        {"status": "done", "mode": "phone", "duration_minutes": 35},
+    )
+    client.force_login(people["qualitative"])
+    for text in (SECRET, SECRET + " Again."):
+        client.post(
+            reverse("interviews:transcript", args=[interview.pk]), {"text": text}
+        )
+    client.force_login(people[role])
+    page = client.get(reverse("interviews:detail", args=[interview.pk]))
+    history = page.content.decode().split("History", 1)[1]
+    assert "Status: Invited → Done" in history
+    assert interviews.person_label(people["coordinator"]) in history
+    assert "Transcript replaced (pasted)" in history
+    assert "Transcript saved (pasted)" in history
+    assert interviews.person_label(people["qualitative"]) in history
+    assert "physiotherapist" not in history

@@ -2,13 +2,14 @@
 
 import datetime as dt
 import io
+import zipfile
 
 import docx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from analysis import interviews, sampling
+from analysis import interviews, masking, sampling
 from analysis.models import Code, CodedSegment, Interview, Theme
 from participants.models import ParticipantContact
 from studyportal.errors import DomainError
@@ -167,6 +168,73 @@ def test_a_broken_word_document_is_refused():
         interviews.read_upload(upload)
 
 
+def rewritten(upload: SimpleUploadedFile, **parts: bytes) -> SimpleUploadedFile:
+    """A copy of a .docx with some of its parts replaced (None removes one)."""
+    upload.seek(0)
+    out = io.BytesIO()
+    with zipfile.ZipFile(upload) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = parts.get(item.filename, source.read(item.filename))
+            if data is not None:
+                target.writestr(item, data, compress_type=zipfile.ZIP_DEFLATED)
+    return SimpleUploadedFile(upload.name, out.getvalue())
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"word/document.xml": b"<w:document><w:body><w:p>unclosed"},
+        {"word/document.xml": None},
+        {"[Content_Types].xml": b"<Types"},
+        {"word/_rels/document.xml.rels": b"\x00\xff"},
+        {"word/document.xml": b'<?xml version="1.0"?><w:document/>'},
+    ],
+    ids=["malformed xml", "no document", "bad content types", "bad rels", "bad ns"],
+)
+def test_l3_an_unreadable_word_document_is_refused_with_a_message(damage):
+    upload = rewritten(word_file("I: Hello."), **damage)
+    with pytest.raises(DomainError, match="could not be read as a Word document") as (
+        error
+    ):
+        interviews.read_upload(upload)
+    assert error.value.field == "file"
+
+
+def test_l4_a_small_word_file_whose_text_is_too_long_is_refused():
+    upload = word_file("word " * 500_000)
+    assert upload.size < 100_000
+    with pytest.raises(DomainError, match="at most 2,000,000 characters") as error:
+        interviews.read_upload(upload)
+    assert error.value.field == "file"
+    assert "2,500,000 characters" in str(error.value)
+
+
+def test_l4_a_word_file_that_unpacks_too_big_is_refused_before_it_is_parsed(
+    monkeypatch,
+):
+    out = io.BytesIO(word_file("I: Hello.").read())
+    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/media/zeros.bin", bytes(50 * 1024 * 1024))
+    bomb = SimpleUploadedFile("interview.docx", out.getvalue())
+    assert bomb.size < 200_000
+
+    def parse(*args, **kwargs):
+        raise AssertionError("parsed a file that unpacks to 50 MB")
+
+    monkeypatch.setattr(interviews.docx, "Document", parse)
+    with pytest.raises(DomainError, match=r"unpacks to 5\d MB") as error:
+        interviews.read_upload(bomb)
+    assert "at most 20 MB" in str(error.value)
+
+
+def test_l4_a_pasted_transcript_over_the_limit_is_refused(interview):
+    done(interview)
+    with pytest.raises(DomainError, match="at most 2,000,000 characters") as error:
+        interviews.save_transcript(interview, text="a" * 2_000_001, user=None)
+    assert error.value.field == "text"
+    interviews.save_transcript(interview, text="a" * 2_000_000, user=None)
+
+
 def test_other_kinds_of_file_and_big_files_are_refused():
     with pytest.raises(DomainError, match=r"not a \.txt or \.docx"):
         interviews.read_upload(SimpleUploadedFile("interview.pdf", b"%PDF-1.4"))
@@ -179,21 +247,50 @@ def test_other_kinds_of_file_and_big_files_are_refused():
 # --- masking -----------------------------------------------------------------
 
 
-def test_names_are_masked_as_whole_words_in_any_case():
+def test_listed_names_are_masked_as_whole_words_in_any_case():
     text = "Anna said anna's physio, Dr ANNAN, met Anna  Lee and Annabel."
-    masked, found = interviews.mask_names(text, ["Anna", "Anna Lee", "Bob", ""])
+    masked, found = masking.mask_listed(text, ["Anna", "Anna Lee", "Bob", ""])
     assert masked == ("[name] said [name]'s physio, Dr ANNAN, met [name] and Annabel.")
     assert found == ["Anna", "Anna Lee"]
 
 
+def test_capitalised_words_inside_a_sentence_are_masked_as_names():
+    masked, found = masking.mask_names(
+        "I: Hello Margaret, how was Dr Okafor at the Leeds Pain Clinic?\n"
+        "P: Brilliant. My GP and the NHS agreed; Mum came on Monday in May."
+    )
+    assert masked == (
+        "I: Hello [name], how was Dr [name] at the [name]?\n"
+        "P: Brilliant. My GP and the NHS agreed; Mum came on Monday in May."
+    )
+    assert found == []
+
+
+def test_a_sentence_starts_with_a_name_only_if_it_is_no_ordinary_word():
+    masked, _ = masking.mask_names(
+        "Okafor rang. Margaret's back hurt. Didn't Rose say so? Erm, yeah."
+    )
+    assert masked == "[name] rang. [name]'s back hurt. Didn't [name] say so? Erm, yeah."
+
+
+def test_a_word_the_text_capitalises_as_a_name_is_masked_everywhere():
+    masked, _ = masking.mask_names("Rose said no.\nI asked Rose why.\nROSE: Pain.")
+    assert masked == "[name] said no.\nI asked [name] why.\n[name]: Pain."
+
+
+def test_titles_and_initials_do_not_end_a_sentence():
+    masked, _ = masking.mask_names("I saw Mr. Smith and J. Baker.")
+    assert masked == "I saw Mr. [name] and J. [name]."
+
+
 def test_masking_nothing_changes_nothing():
-    assert interviews.mask_names("Hello Sam", []) == ("Hello Sam", [])
+    assert masking.mask_names("hello sam", []) == ("hello sam", [])
 
 
 # --- saving transcripts ------------------------------------------------------
 
 
-def test_a_transcript_masks_the_participants_own_name_without_recording_it(
+def test_a_transcript_masks_the_participants_own_name_and_records_the_listed(
     interview,
 ):
     ParticipantContact.objects.filter(participant=interview.participant).update(
@@ -211,9 +308,35 @@ def test_a_transcript_masks_the_participants_own_name_without_recording_it(
     assert (
         transcript.text == "I: Hello [name].\nP: Dr [name] said [name] is a rare name."
     )
-    assert transcript.masked_names == [interviews.OWN_NAME, "Patel"]
-    assert "Margaret" not in str(transcript.masked_names)
+    assert transcript.masked_names == ["Patel"]
     assert transcript.source == "call.txt" and transcript.uploaded_by == user
+
+
+CANDIDATES = (
+    "Margaret. Okafor. Rose. Baker. margaret okafor rose baker\n"
+    "MARGARET OKAFOR ROSE BAKER\nI met Margaret Okafor and Rose Baker.\n"
+    "Margaret, Okafor, Rose, Baker"
+)
+
+
+def test_m1_masking_reveals_nothing_about_the_participants_name(demo_study):
+    """Candidate names pasted as a transcript come back masked the same way
+    whoever the participant is, so masking is no oracle for the real name."""
+    saved = []
+    for real_name in ("Margaret Okafor", "Rose Baker", "Sam Lee"):
+        participant = sampling.eligible(demo_study)[len(saved)]
+        ParticipantContact.objects.filter(participant=participant).update(
+            full_name=real_name
+        )
+        interview = done(
+            Interview.objects.create(participant=participant, invited_on=WHEN.date())
+        )
+        transcript = interviews.save_transcript(
+            interview, text=CANDIDATES, names_to_mask=["Smith"], user=None
+        )
+        saved.append((transcript.text, transcript.masked_names))
+    assert saved[0] == saved[1] == saved[2]
+    assert saved[0][1] == []
 
 
 def test_a_transcript_waits_until_the_interview_is_done(interview):
@@ -253,3 +376,33 @@ def test_an_uploaded_word_transcript_is_saved_masked(interview):
     text = interviews.read_upload(word_file("I: Hi Jo.", "P: Hi. Bloggs here."))
     transcript = interviews.save_transcript(interview, text=text, user=None)
     assert transcript.text == "I: Hi [name].\nP: Hi. [name] here."
+
+
+def test_m1_every_save_and_status_change_is_in_the_interviews_history(interview):
+    study = interview.participant.study
+    coordinating, researcher = coordinator(study), qualitative(study)
+    interviews.update(
+        interview,
+        status=Interview.Status.DONE,
+        mode=Interview.Mode.PHONE,
+        duration_minutes=40,
+        user=coordinating,
+    )
+    interviews.save_transcript(
+        interview, text="First", source="a.docx", user=researcher
+    )
+    interviews.save_transcript(interview, text="Second one", user=researcher)
+    history = interviews.history_for(interview)
+    assert [change.what for change in history] == [
+        "Transcript replaced (pasted), 10 characters (was 5)",
+        "Transcript saved from a.docx, 5 characters",
+        "Status: Invited → Done; mode: — → Phone; duration minutes: — → 40",
+        "Added to the log as invited",
+    ]
+    assert [change.who for change in history][:3] == [
+        interviews.person_label(researcher),
+        interviews.person_label(researcher),
+        interviews.person_label(coordinating),
+    ]
+    texts = [record.text for record in interview.transcript.history.all()]
+    assert sorted(texts) == ["First", "Second one"]
