@@ -15,6 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from participants.models import (
     DeclineReason,
     EligibilityCriterion,
+    LostReason,
     ParticipantStatus,
     ScreeningOutcome,
     Timepoint,
@@ -25,6 +26,7 @@ from participants.models import (
 from participants.retention import Scope, baseline_and_followup, figure_svg
 
 NO_CRITERION = "no criterion recorded"
+NO_LOST_REASON = "No reason recorded"
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def consort_counts(
     timepoints: list[Timepoint],
     criteria: list[EligibilityCriterion] | None = None,
 ) -> ConsortCounts:
-    """Screening and participant flow for the scope, in four queries."""
+    """Screening and participant flow for the scope, in three queries."""
     if criteria is None:
         criteria = list(scope.study.criteria.all())
     screenings = scope.screenings().order_by()
@@ -153,6 +155,11 @@ def consort_counts(
         reason: Count("id", filter=withdrawn & Q(withdrawal_reason=reason))
         for reason in WithdrawalReason.values
     }
+    # Categories only: staff's own words (the details) never reach the figure.
+    lost_counts = {
+        reason: Count("id", filter=lost & Q(lost_reason=reason))
+        for reason in LostReason.values
+    }
     flow = participants.aggregate(
         enrolled=Count("id"),
         baseline_completed=Count(
@@ -177,19 +184,21 @@ def consort_counts(
             f"withdrawal__{reason}": count
             for reason, count in withdrawal_counts.items()
         },
+        **{f"lost__{reason}": count for reason, count in lost_counts.items()},
     )
     withdrawal_labels = dict(WithdrawalReason.choices)
     withdrawal_reasons = [
         (str(withdrawal_labels[reason]), flow.pop(f"withdrawal__{reason}"))
         for reason in WithdrawalReason.values
     ]
+    lost_labels = dict(LostReason.choices)
     lost_reasons = [
-        (row["lost_reason"] or "No reason recorded", row["n"])
-        for row in participants.filter(lost)
-        .values("lost_reason")
-        .annotate(n=Count("id"))
-        .order_by("-n", "lost_reason")
+        (str(lost_labels[reason]), flow.pop(f"lost__{reason}"))
+        for reason in LostReason.values
     ]
+    unrecorded = flow["lost"] - sum(n for _, n in lost_reasons)
+    if unrecorded:
+        lost_reasons.append((NO_LOST_REASON, unrecorded))
     return ConsortCounts(
         assessed=screened["assessed"],
         not_eligible=screened["not_eligible"],
@@ -198,7 +207,7 @@ def consort_counts(
         decline_reasons=decline_reasons,
         not_approached=screened["not_approached"],
         not_yet_enrolled=screened["not_yet_enrolled"],
-        lost_reasons=lost_reasons,
+        lost_reasons=[pair for pair in lost_reasons if pair[1]],
         withdrawal_reasons=[pair for pair in withdrawal_reasons if pair[1]],
         **flow,
     )
