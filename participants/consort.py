@@ -7,7 +7,6 @@ same scope as the retention dashboard and reconcile with its tables.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Exists, OuterRef, Q
@@ -23,7 +22,13 @@ from participants.models import (
     VisitStatus,
     WithdrawalReason,
 )
-from participants.retention import Scope, baseline_and_followup, figure_svg
+from participants.retention import (
+    Scope,
+    baseline_and_followup,
+    chart_rc,
+    figure_png,
+    figure_svg,
+)
 
 NO_CRITERION = "no criterion recorded"
 NO_LOST_REASON = "No reason recorded"
@@ -315,7 +320,7 @@ def consort_figure(counts: ConsortCounts, *, followup_label: str = "Follow-up"):
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    from participants.retention import BRAND, _rc
+    from participants.retention import BRAND
 
     rows = boxes(counts, followup_label=followup_label)
     heights = []
@@ -324,7 +329,7 @@ def consort_figure(counts: ConsortCounts, *, followup_label: str = "Follow-up"):
         side_h = len(side.lines) * LINE + 2 * PAD if side else 0
         heights.append((main_h, side_h, max(main_h, side_h)))
     total = sum(h for *_, h in heights) + GAP * (len(rows) - 1) + 0.2
-    with rc_context(_rc()):
+    with rc_context(chart_rc()):
         figure = Figure(figsize=(WIDTH, total))
         axes = figure.add_axes((0, 0, 1, 1))
         axes.set_xlim(0, WIDTH)
@@ -415,11 +420,11 @@ def consort_svg(counts: ConsortCounts, *, followup_label: str = "Follow-up") -> 
 
 
 def consort_png(counts: ConsortCounts, *, followup_label: str = "Follow-up") -> bytes:
-    buffer = io.BytesIO()
-    consort_figure(counts, followup_label=followup_label).savefig(
-        buffer, format="png", dpi=150, facecolor="white"
+    return figure_png(
+        consort_figure(counts, followup_label=followup_label),
+        dpi=150,
+        facecolor="white",
     )
-    return buffer.getvalue()
 
 
 def download_name(scope: Scope, extension: str, *, today: dt.date) -> str:
