@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,17 +10,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import stats
 
-from participants.retention import BRAND, TARGET, figure_svg
+from participants.retention import BRAND, TARGET, chart_rc, figure_png, figure_svg
 
-RC = {
-    "svg.fonttype": "none",  # real text in the SVG: selectable and searchable
-    "svg.hashsalt": "analysis-diagnostics",  # the same data draws the same file
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
-    "font.size": 10,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
+# The project's chart settings; the same data draws the same file.
+RC = chart_rc(**{"svg.hashsalt": "analysis-diagnostics", "font.size": 10})
 FORMATS = ("svg", "png")
 
 
@@ -73,15 +65,13 @@ def render(
     """The figure as a standalone SVG document (no inline styles) or a PNG."""
     if fmt not in FORMATS:
         raise ValueError(f"Cannot draw a figure as {fmt!r}; use svg or png.")
-    with rc_context(RC):
-        if fmt == "svg":
-            svg = figure_svg(
-                figure,
-                title=title or "Residual diagnostics",
-                description=description
-                or "Residuals against fitted values, and a normal Q-Q plot.",
-            )
-            return ('<?xml version="1.0" encoding="utf-8"?>\n' + svg).encode()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=150, metadata={"Software": None})
-        return buffer.getvalue()
+    if fmt == "svg":
+        svg = figure_svg(
+            figure,
+            title=title or "Residual diagnostics",
+            description=description
+            or "Residuals against fitted values, and a normal Q-Q plot.",
+            rc=RC,
+        )
+        return ('<?xml version="1.0" encoding="utf-8"?>\n' + svg).encode()
+    return figure_png(figure, rc=RC, dpi=150, metadata={"Software": None})

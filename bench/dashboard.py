@@ -112,7 +112,9 @@ def build(study, size: int, rng: random.Random, user) -> None:
                 withdrawal_reason="burden"
                 if statuses[i] == ParticipantStatus.WITHDRAWN
                 else "",
-                lost_reason="No reply" if statuses[i] == ParticipantStatus.LOST else "",
+                lost_reason="no_contact"
+                if statuses[i] == ParticipantStatus.LOST
+                else "",
             )
             for i in range(count)
         )

@@ -7,7 +7,6 @@ same scope as the retention dashboard and reconcile with its tables.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Exists, OuterRef, Q
@@ -15,6 +14,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from participants.models import (
     DeclineReason,
     EligibilityCriterion,
+    LostReason,
     ParticipantStatus,
     ScreeningOutcome,
     Timepoint,
@@ -22,9 +22,16 @@ from participants.models import (
     VisitStatus,
     WithdrawalReason,
 )
-from participants.retention import Scope, baseline_and_followup, figure_svg
+from participants.retention import (
+    Scope,
+    baseline_and_followup,
+    chart_rc,
+    figure_png,
+    figure_svg,
+)
 
 NO_CRITERION = "no criterion recorded"
+NO_LOST_REASON = "No reason recorded"
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ def consort_counts(
     timepoints: list[Timepoint],
     criteria: list[EligibilityCriterion] | None = None,
 ) -> ConsortCounts:
-    """Screening and participant flow for the scope, in four queries."""
+    """Screening and participant flow for the scope, in three queries."""
     if criteria is None:
         criteria = list(scope.study.criteria.all())
     screenings = scope.screenings().order_by()
@@ -153,6 +160,11 @@ def consort_counts(
         reason: Count("id", filter=withdrawn & Q(withdrawal_reason=reason))
         for reason in WithdrawalReason.values
     }
+    # Categories only: staff's own words (the details) never reach the figure.
+    lost_counts = {
+        reason: Count("id", filter=lost & Q(lost_reason=reason))
+        for reason in LostReason.values
+    }
     flow = participants.aggregate(
         enrolled=Count("id"),
         baseline_completed=Count(
@@ -177,19 +189,21 @@ def consort_counts(
             f"withdrawal__{reason}": count
             for reason, count in withdrawal_counts.items()
         },
+        **{f"lost__{reason}": count for reason, count in lost_counts.items()},
     )
     withdrawal_labels = dict(WithdrawalReason.choices)
     withdrawal_reasons = [
         (str(withdrawal_labels[reason]), flow.pop(f"withdrawal__{reason}"))
         for reason in WithdrawalReason.values
     ]
+    lost_labels = dict(LostReason.choices)
     lost_reasons = [
-        (row["lost_reason"] or "No reason recorded", row["n"])
-        for row in participants.filter(lost)
-        .values("lost_reason")
-        .annotate(n=Count("id"))
-        .order_by("-n", "lost_reason")
+        (str(lost_labels[reason]), flow.pop(f"lost__{reason}"))
+        for reason in LostReason.values
     ]
+    unrecorded = flow["lost"] - sum(n for _, n in lost_reasons)
+    if unrecorded:
+        lost_reasons.append((NO_LOST_REASON, unrecorded))
     return ConsortCounts(
         assessed=screened["assessed"],
         not_eligible=screened["not_eligible"],
@@ -198,7 +212,7 @@ def consort_counts(
         decline_reasons=decline_reasons,
         not_approached=screened["not_approached"],
         not_yet_enrolled=screened["not_yet_enrolled"],
-        lost_reasons=lost_reasons,
+        lost_reasons=[pair for pair in lost_reasons if pair[1]],
         withdrawal_reasons=[pair for pair in withdrawal_reasons if pair[1]],
         **flow,
     )
@@ -306,7 +320,7 @@ def consort_figure(counts: ConsortCounts, *, followup_label: str = "Follow-up"):
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    from participants.retention import BRAND, _rc
+    from participants.retention import BRAND
 
     rows = boxes(counts, followup_label=followup_label)
     heights = []
@@ -315,7 +329,7 @@ def consort_figure(counts: ConsortCounts, *, followup_label: str = "Follow-up"):
         side_h = len(side.lines) * LINE + 2 * PAD if side else 0
         heights.append((main_h, side_h, max(main_h, side_h)))
     total = sum(h for *_, h in heights) + GAP * (len(rows) - 1) + 0.2
-    with rc_context(_rc()):
+    with rc_context(chart_rc()):
         figure = Figure(figsize=(WIDTH, total))
         axes = figure.add_axes((0, 0, 1, 1))
         axes.set_xlim(0, WIDTH)
@@ -406,11 +420,11 @@ def consort_svg(counts: ConsortCounts, *, followup_label: str = "Follow-up") -> 
 
 
 def consort_png(counts: ConsortCounts, *, followup_label: str = "Follow-up") -> bytes:
-    buffer = io.BytesIO()
-    consort_figure(counts, followup_label=followup_label).savefig(
-        buffer, format="png", dpi=150, facecolor="white"
+    return figure_png(
+        consort_figure(counts, followup_label=followup_label),
+        dpi=150,
+        facecolor="white",
     )
-    return buffer.getvalue()
 
 
 def download_name(scope: Scope, extension: str, *, today: dt.date) -> str:

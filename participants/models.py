@@ -285,6 +285,7 @@ class ScreeningRecord(models.Model):
     decline_reason = models.CharField(
         max_length=20, choices=DeclineReason.choices, blank=True
     )
+    # Free text in staff's own words: shown to clinic staff, never to investigators.
     decline_detail = models.CharField(max_length=300, blank=True)
     screened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -461,6 +462,20 @@ class WithdrawalReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class LostReason(models.TextChoices):
+    """Why a participant was lost to follow-up, as reported beyond the clinic.
+
+    The category is what figures and downloads show; a coordinator's own words
+    go in ``Participant.lost_detail``, which stays with the clinic team.
+    """
+
+    MOVED = "moved", "Moved away"
+    NO_CONTACT = "no_contact", "No contact possible"
+    TOO_UNWELL = "too_unwell", "Too unwell"
+    DIED = "died", "Died"
+    OTHER = "other", "Other"
+
+
 class Participant(models.Model):
     study = models.ForeignKey(
         Study, on_delete=models.PROTECT, related_name="participants"
@@ -485,12 +500,16 @@ class Participant(models.Model):
     withdrawal_reason = models.CharField(
         max_length=30, choices=WithdrawalReason.choices, blank=True
     )
+    # Free text in staff's own words: shown to clinic staff, never to investigators.
     withdrawal_detail = models.CharField(max_length=300, blank=True)
     keep_data = models.BooleanField(
         default=True, help_text="Data collected before withdrawal may be kept."
     )
     lost_on = models.DateField(null=True, blank=True)
-    lost_reason = models.CharField(max_length=300, blank=True)
+    lost_reason = models.CharField(
+        max_length=20, choices=LostReason.choices, blank=True
+    )
+    lost_detail = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

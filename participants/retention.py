@@ -725,8 +725,15 @@ MUTED = "#9bb3c9"
 TARGET = "#b35900"
 
 
-def _rc() -> dict:
+def chart_rc(**overrides) -> dict:
+    """The matplotlib settings every chart in the project is drawn and saved with.
+
+    Text is drawn as plain text: with mathtext on, a ``$`` in a site name, a
+    label or a reason would be parsed as a formula, and a malformed one would
+    fail the page for everyone.
+    """
     return {
+        "text.parse_math": False,
         "svg.fonttype": "none",  # real text: selectable, searchable, readable
         "svg.hashsalt": None,
         "font.family": "sans-serif",
@@ -734,17 +741,23 @@ def _rc() -> dict:
         "font.size": 11,
         "axes.spines.top": False,
         "axes.spines.right": False,
+        **overrides,
     }
 
 
-def figure_svg(figure, *, title: str, description: str) -> str:
+def figure_svg(figure, *, title: str, description: str, rc: dict | None = None) -> str:
     """An <svg> element with a title and description, and no style attributes.
 
     Matplotlib writes styles as inline CSS; they become presentation attributes,
     so the page needs no inline styles (and a strict CSP stays possible).
+    ``rc`` is what the figure was drawn with (``chart_rc()`` unless given):
+    text laid out while saving follows it too.
     """
+    from matplotlib import rc_context
+
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    with rc_context(rc or chart_rc()):
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
@@ -765,6 +778,16 @@ def figure_svg(figure, *, title: str, description: str) -> str:
     return re.sub(r"(<svg[^>]*>)", lambda m: m.group(1) + heading, svg, count=1)
 
 
+def figure_png(figure, *, rc: dict | None = None, **savefig) -> bytes:
+    """The figure as PNG bytes, saved with the settings it was drawn with."""
+    from matplotlib import rc_context
+
+    buffer = io.BytesIO()
+    with rc_context(rc or chart_rc()):
+        figure.savefig(buffer, format="png", **savefig)
+    return buffer.getvalue()
+
+
 def _style_to_attributes(match: re.Match) -> str:
     attributes = []
     for declaration in match.group(1).split(";"):
@@ -783,7 +806,7 @@ def retention_chart(rows: list[RetentionRow]) -> str:
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
-    with rc_context(_rc()):
+    with rc_context(chart_rc()):
         figure = Figure(figsize=(6, 3.6), layout="constrained")
         axes = figure.add_subplot()
         labels = [row.month.strftime("%b %Y") for row in rows]
@@ -823,7 +846,7 @@ def recruitment_chart(data: Recruitment) -> str:
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
-    with rc_context(_rc()):
+    with rc_context(chart_rc()):
         figure = Figure(figsize=(6, 3.6), layout="constrained")
         axes = figure.add_subplot()
         labels = [month.month.strftime("%b %Y") for month in data.months]

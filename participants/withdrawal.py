@@ -78,7 +78,8 @@ def reactivate(participant: Participant, *, reason: str, today: dt.date) -> Part
     participant.save()
     participant.lost_on = None
     participant.lost_reason = ""
-    participant.save(update_fields=["lost_on", "lost_reason"])
+    participant.lost_detail = ""
+    participant.save(update_fields=["lost_on", "lost_reason", "lost_detail"])
     for visit in participant.visits.filter(
         status__in=(VisitStatus.WITHDRAWN, VisitStatus.SCHEDULED, VisitStatus.OPEN)
     ):

@@ -19,6 +19,7 @@ from participants import reminders
 from participants.messaging import CHANNELS
 from participants.models import (
     ContactAttempt,
+    LostReason,
     MessageStatus,
     OutboundMessage,
     Participant,
@@ -183,12 +184,19 @@ def log_attempt(
 
 @transaction.atomic
 def mark_lost(
-    participant: Participant, *, reason: str, today: dt.date, user
+    participant: Participant,
+    *,
+    reason: str,
+    detail: str = "",
+    today: dt.date,
+    user,
 ) -> Participant:
     """Stop chasing a participant who cannot be reached.
 
     Unlike a withdrawal the visits keep their status (the participant did not
-    ask to stop), but nothing more is planned or sent.
+    ask to stop), but nothing more is planned or sent. ``reason`` is a
+    ``LostReason``; ``detail`` is the coordinator's own words, which stay out of
+    the history's change reason and out of anything investigators see.
     """
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
     if participant.status == ParticipantStatus.WITHDRAWN:
@@ -200,15 +208,17 @@ def mark_lost(
             f"{participant.code} is {participant.get_status_display().lower()}; "
             "only active participants can be marked lost to follow-up."
         )
-    reason = reason.strip()
-    if not reason:
+    if reason not in LostReason.values:
         raise DomainError(
-            "Say why the participant is lost to follow-up.", field="reason"
+            "Choose why the participant is lost to follow-up.", field="reason"
         )
     participant.status = ParticipantStatus.LOST
     participant.lost_on = today
     participant.lost_reason = reason
-    participant._change_reason = f"Lost to follow-up: {reason}"
+    participant.lost_detail = detail.strip()
+    participant._change_reason = (
+        f"Lost to follow-up: {participant.get_lost_reason_display()}"
+    )
     participant._history_user = user
     participant.save()
     reminders.cancel_pending(

@@ -20,6 +20,7 @@ from participants import worklist
 from participants.forms import DomainErrorMixin
 from participants.models import (
     ContactAttempt,
+    LostReason,
     ParticipantStatus,
     Timepoint,
     VisitStatus,
@@ -76,11 +77,19 @@ class ContactAttemptForm(DomainErrorMixin, forms.Form):
 
 
 class LostForm(DomainErrorMixin, forms.Form):
-    reason = forms.CharField(
+    reason = forms.ChoiceField(
         label="Why is this participant lost to follow-up?",
+        choices=LostReason.choices,
+        widget=forms.RadioSelect,
+        help_text="The reason counted in the CONSORT diagram and its downloads.",
+    )
+    detail = forms.CharField(
+        label="Details (optional)",
+        required=False,
         max_length=300,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="For example: no reply to three calls and two letters.",
+        help_text="For example: no reply to three calls and two letters. Seen by "
+        "coordinators and the participant's clinic, never by investigators.",
     )
     back = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -197,6 +206,7 @@ def mark_lost(request, pk):
             worklist.mark_lost(
                 participant,
                 reason=form.cleaned_data["reason"],
+                detail=form.cleaned_data["detail"],
                 today=timezone.localdate(),
                 user=request.user,
             )

@@ -23,6 +23,7 @@ from participants import (
     reminders,
     schedule,
     withdrawal,
+    worklist,
 )
 from participants.contacts import ContactDetails
 from participants.models import (
@@ -32,6 +33,7 @@ from participants.models import (
     ConsentStatement,
     DeclineReason,
     EligibilityCriterion,
+    LostReason,
     MessageStatus,
     OutboundMessage,
     Participant,
@@ -299,6 +301,12 @@ DEMO_WITHDRAWALS = [
     (WithdrawalReason.TOO_BURDENSOME, "", True),
     (WithdrawalReason.OTHER, "Started a new job and has no time", True),
 ]
+# Two who missed the follow-up were then marked lost to follow-up by the
+# coordinator: the reason's category, and (sometimes) the coordinator's words.
+DEMO_LOST = [
+    (LostReason.MOVED, "Letters returned: no longer at the address we have"),
+    (LostReason.NO_CONTACT, ""),
+]
 # As in the reference study: 103 of the 147 followed up (70%).
 DEMO_FOLLOWED_UP = 103
 # Of those whose follow-up window is open today, a few have submitted and a few
@@ -337,7 +345,8 @@ def seed_demo_participants(study: Study, *, today: dt.date) -> DemoCohort:
 
     Screened patients of whom DEMO_ENROLLED took part; each completed the
     baseline, DEMO_FOLLOWED_UP completed the follow-up, two withdrew keeping
-    their data, some missed the follow-up and the rest are in its window today.
+    their data, some missed the follow-up (two of whom were then marked lost to
+    follow-up) and the rest are in its window today.
     Answers come from ``studyportal.synthetic``, whose planted coefficients an
     analysis of these data recovers.
 
@@ -408,6 +417,7 @@ def seed_demo_participants(study: Study, *, today: dt.date) -> DemoCohort:
     ]
     _run_visits(participants, people, rng, today)
     _seed_message_history(participants)
+    _mark_some_lost(participants, rng, today)
     return _cohort(study, created=True)
 
 
@@ -605,6 +615,35 @@ def _run_visits(
             answers[participant.pk][second.code],
             rng,
             today,
+        )
+
+
+def _mark_some_lost(
+    participants: list[Participant], rng: random.Random, today: dt.date
+) -> None:
+    """A week after their follow-up window closed, a few who missed it are lost."""
+    missed = list(
+        Visit.objects.filter(
+            participant__in=participants,
+            participant__status=ParticipantStatus.ACTIVE,
+            status=VisitStatus.MISSED,
+            closes_on__lte=today - dt.timedelta(days=7),
+        )
+        .select_related("participant")
+        .order_by("participant__pk", "timepoint__order")
+    )
+    chosen = rng.sample(
+        list({visit.participant.pk: visit for visit in missed}.values()),
+        len(DEMO_LOST),
+    )
+    coordinator = get_user_model().objects.get(username="coordinator")
+    for visit, (reason, detail) in zip(chosen, DEMO_LOST, strict=True):
+        worklist.mark_lost(
+            visit.participant,
+            reason=reason,
+            detail=detail,
+            today=visit.closes_on + dt.timedelta(days=7),
+            user=coordinator,
         )
 
 

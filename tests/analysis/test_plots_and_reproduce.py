@@ -229,3 +229,18 @@ def test_the_diagnostic_figure_has_two_titled_panels():
         plots.render(figure, "pdf")
     with pytest.raises(ValueError):
         plots.diagnostic_figure([1.0, 2.0], [1.0])
+
+
+@pytest.mark.parametrize("fmt", plots.FORMATS)
+def test_l5_a_model_name_with_dollar_signs_is_drawn_as_plain_text(fmt):
+    # A custom model's name is the figure's title; mathtext would parse it.
+    name = r"Partnership $\foo{$ model"
+    rng = np.random.default_rng(2)
+    figure = plots.diagnostic_figure(
+        rng.normal(size=20), rng.normal(size=20), title=f"Residuals: {name}"
+    )
+    drawn = plots.render(figure, fmt, title=f"Residuals: {name}")
+    if fmt == "svg":
+        assert drawn.decode().count(name) == 2  # the title element and the text
+    else:
+        assert drawn.startswith(PNG)

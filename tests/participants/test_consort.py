@@ -47,11 +47,11 @@ def screen(site, user, outcome, *, unmet=(), reason="", on=None):
 def demo_study(protocol):
     demo.seed_demo_users(protocol)
     demo.seed_demo_participants(protocol, today=TODAY)
-    # The demo has no losses to follow-up and no calls; add some.
+    # The demo has two losses to follow-up; add two more, without a reason.
     active = Participant.objects.filter(status=ParticipantStatus.ACTIVE).order_by("pk")
     for participant in active[:2]:
         Participant.objects.filter(pk=participant.pk).update(
-            status=ParticipantStatus.LOST, lost_on=TODAY, lost_reason="No reply"
+            status=ParticipantStatus.LOST, lost_on=TODAY
         )
     return protocol
 
@@ -156,7 +156,12 @@ def test_consort_reconciles_with_the_dashboard_tables(demo_study, coordinator_us
     assert counts.baseline_completed == retained.baseline_completed
     assert counts.followup_completed == total[followup].completed == 103
     assert counts.withdrawn == statuses.withdrawn == 2
-    assert counts.lost == statuses.lost == 2
+    assert counts.lost == statuses.lost == 4
+    assert dict(counts.lost_reasons) == {
+        "Moved away": 1,
+        "No contact possible": 1,
+        "No reason recorded": 2,
+    }
     assert sum(n for _, n in counts.withdrawal_reasons) == counts.withdrawn
     assert sum(n for _, n in counts.lost_reasons) == counts.lost
     assert counts.not_eligible == sum(n for _, n in counts.unmet_criteria) == 40

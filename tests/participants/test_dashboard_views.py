@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from participants.models import Participant
+from participants import screening
+from participants.models import Participant, ScreeningOutcome
 from studyportal import demo
 from studyportal.spreadsheets import neutralise
 from tests.factories import UserFactory
@@ -242,3 +243,47 @@ def test_tracker_queries_do_not_grow_with_participants(
     with CaptureQueriesContext(connection) as large:
         read_csv(client.get(TRACKER))
     assert len(small.captured_queries) == len(large.captured_queries)
+
+
+# A malformed formula for matplotlib's mathtext, which parses text between $ signs.
+MATHTEXT = r"$\foo{$"
+
+
+def test_l5_text_with_dollar_signs_is_drawn_as_plain_text(
+    client, protocol, site_a, staff_a, coordinator_user
+):
+    """Admin-entered names and labels reach the charts; none is read as a formula."""
+    protocol.name = f"Back pain {MATHTEXT} study"
+    protocol.short_name = f"BP {MATHTEXT}"
+    protocol.save()
+    site_a.name = f"Leeds {MATHTEXT} clinic"
+    site_a.save()
+    followup = protocol.timepoints.order_by("order").last()
+    followup.label = f"Month 3 {MATHTEXT}"
+    followup.save()
+    criterion = protocol.criteria.get(code="adult")
+    criterion.text = f"Aged 18 {MATHTEXT} or over"
+    criterion.save()
+    journeys.enrol(site_a, staff_a)
+    journeys.enrol(site_a, staff_a, on=TODAY - dt.timedelta(days=40))
+    screening.record_screening(
+        site=site_a,
+        screened_on=TODAY,
+        criteria_met=journeys.all_met(adult=False),
+        outcome=ScreeningOutcome.INELIGIBLE,
+        user=staff_a,
+        today=TODAY,
+    )
+    client.force_login(coordinator_user)
+
+    page = client.get(DASHBOARD)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert body.count('class="chart"') == 3  # retention, recruitment, CONSORT
+    svg = client.get(CONSORT_SVG)
+    assert svg.status_code == 200
+    drawn = svg.content.decode()
+    assert f"Aged 18 {MATHTEXT} or over" in drawn
+    assert f"Month 3 {MATHTEXT} completed" in drawn
+    png = client.get(CONSORT_PNG)
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")

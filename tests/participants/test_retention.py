@@ -8,6 +8,7 @@ from django.utils import timezone
 from participants import retention
 from participants.models import (
     ContactAttempt,
+    LostReason,
     MessageStatus,
     OutboundMessage,
     Participant,
@@ -45,7 +46,7 @@ def cohort(protocol, site_a, site_b, staff_a, staff_b):
     set_visit(lost, "baseline", VisitStatus.MISSED)
     set_visit(lost, "followup", VisitStatus.OPEN)
     Participant.objects.filter(pk=lost.pk).update(
-        status=ParticipantStatus.LOST, lost_on=TODAY, lost_reason="Moved abroad"
+        status=ParticipantStatus.LOST, lost_on=TODAY, lost_reason=LostReason.MOVED
     )
     new = journeys.enrol(site_b, staff_b, on=TODAY)
     return {"done": done, "waiting": waiting, "lost": lost, "new": new}

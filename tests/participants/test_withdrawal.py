@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from participants import withdrawal
 from participants.models import (
+    LostReason,
     MessageKind,
     MessageStatus,
     OutboundMessage,
@@ -174,11 +175,18 @@ def test_reactivating_a_lost_participant_restarts_reminders(participant, staff_a
     from participants import worklist
 
     baseline = participant.visits.get(timepoint__code="baseline")
-    worklist.mark_lost(participant, reason="No reply", today=today(), user=staff_a)
+    worklist.mark_lost(
+        participant,
+        reason=LostReason.NO_CONTACT,
+        detail="No reply",
+        today=today(),
+        user=staff_a,
+    )
     baseline.refresh_from_db()
     assert baseline.next_message_at is None
     withdrawal.reactivate(participant, reason="Called back", today=today())
     participant.refresh_from_db()
     baseline.refresh_from_db()
     assert (participant.lost_on, participant.lost_reason) == (None, "")
+    assert participant.lost_detail == ""
     assert baseline.next_message_at is not None

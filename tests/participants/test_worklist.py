@@ -10,6 +10,7 @@ from django.utils import timezone
 from participants import withdrawal, worklist
 from participants.models import (
     ContactAttempt,
+    LostReason,
     MessageKind,
     MessageStatus,
     OutboundMessage,
@@ -236,17 +237,29 @@ def participant(site_a, staff_a):
     return journeys.enrol(site_a, staff_a)
 
 
-def mark_lost(participant, user, reason="No reply to three calls and a letter"):
-    return worklist.mark_lost(participant, reason=reason, today=today(), user=user)
+def mark_lost(participant, user, reason=LostReason.NO_CONTACT, detail=""):
+    return worklist.mark_lost(
+        participant, reason=reason, detail=detail, today=today(), user=user
+    )
 
 
 def test_marking_lost_records_when_and_why(participant, coordinator_user):
-    lost = mark_lost(participant, coordinator_user, reason=" Moved, no new address ")
+    lost = mark_lost(
+        participant,
+        coordinator_user,
+        reason=LostReason.MOVED,
+        detail=" Moved, no new address ",
+    )
     lost.refresh_from_db()
     assert lost.status == ParticipantStatus.LOST
-    assert (lost.lost_on, lost.lost_reason) == (today(), "Moved, no new address")
+    assert (lost.lost_on, lost.lost_reason, lost.lost_detail) == (
+        today(),
+        LostReason.MOVED,
+        "Moved, no new address",
+    )
     latest = lost.history.latest()
-    assert latest.history_change_reason == "Lost to follow-up: Moved, no new address"
+    # The history's reason names the category; the coordinator's words stay a field.
+    assert latest.history_change_reason == "Lost to follow-up: Moved away"
     assert latest.history_user == coordinator_user
 
 
@@ -272,8 +285,8 @@ def test_marking_lost_cancels_pending_messages_and_stops_planning(
     assert worklist.worklist(coordinator_user, today=today()) == []
 
 
-@pytest.mark.parametrize("reason", ["", "   "])
-def test_a_reason_is_required(participant, coordinator_user, reason):
+@pytest.mark.parametrize("reason", ["", "   ", "No reply to three calls"])
+def test_a_reason_category_is_required(participant, coordinator_user, reason):
     with pytest.raises(DomainError) as error:
         mark_lost(participant, coordinator_user, reason=reason)
     assert error.value.field == "reason"

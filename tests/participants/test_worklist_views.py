@@ -1,6 +1,7 @@
 """The work list pages: who may use them and what each action does."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -11,6 +12,7 @@ from instruments.models import Response
 from participants.models import (
     Channel,
     ContactAttempt,
+    LostReason,
     ParticipantStatus,
     Visit,
     VisitStatus,
@@ -267,12 +269,19 @@ def test_a_coordinator_marks_a_participant_lost(client, at_a, coordinator_user):
     detail = client.get(at_a.get_absolute_url()).content.decode()
     assert lost_url(at_a) in detail
     assert client.get(lost_url(at_a)).status_code == 200
-    response = client.post(lost_url(at_a), {"reason": "No reply to five calls"})
+    response = client.post(
+        lost_url(at_a), {"reason": "no_contact", "detail": "No reply to five calls"}
+    )
     assert response.status_code == 302 and response.url == at_a.get_absolute_url()
     at_a.refresh_from_db()
-    assert (at_a.status, at_a.lost_reason) == ("lost", "No reply to five calls")
+    assert (at_a.status, at_a.lost_reason, at_a.lost_detail) == (
+        "lost",
+        "no_contact",
+        "No reply to five calls",
+    )
     detail = client.get(at_a.get_absolute_url()).content.decode()
     assert "Lost to follow-up on" in detail
+    assert "No contact possible (No reply to five calls)" in detail
     assert at_a.code not in client.get(WORKLIST).content.decode()
 
 
@@ -280,15 +289,28 @@ def test_marking_lost_from_the_work_list_returns_there(client, at_a, coordinator
     client.force_login(coordinator_user)
     form = client.get(lost_url(at_a), {"back": "worklist"}).content.decode()
     assert 'name="back" value="worklist"' in form
-    response = client.post(lost_url(at_a), {"reason": "Moved", "back": "worklist"})
+    response = client.post(lost_url(at_a), {"reason": "moved", "back": "worklist"})
     assert response.url == WORKLIST
 
 
-def test_marking_lost_needs_a_reason(client, at_a, coordinator_user):
+def test_the_lost_form_asks_for_a_category_and_optional_details(
+    client, at_a, coordinator_user
+):
     client.force_login(coordinator_user)
-    response = client.post(lost_url(at_a), {"reason": "  "})
+    form = client.get(lost_url(at_a)).content.decode()
+    radios = re.findall(r'<input type="radio"[^>]*name="reason"', form)
+    assert len(radios) == len(LostReason.values)
+    assert "No contact possible" in form
+    assert '<textarea name="detail"' in form
+
+
+@pytest.mark.parametrize("reason", ["", "No reply to five calls"])
+def test_marking_lost_needs_a_reason_category(client, at_a, coordinator_user, reason):
+    client.force_login(coordinator_user)
+    response = client.post(lost_url(at_a), {"reason": reason, "detail": "Tried"})
     assert response.status_code == 200
-    assert "This field is required." in response.content.decode()
+    page = response.content.decode()
+    assert "This field is required." in page or "Select a valid choice" in page
     at_a.refresh_from_db()
     assert at_a.status == ParticipantStatus.ACTIVE
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
+import zipfile
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -238,6 +240,9 @@ class World:
     signed: str
     # What identifies the site-A participant, or opens their questionnaire.
     secrets: tuple[str, ...]
+    # Staff's own words on why people declined, withdrew or were lost.
+    free_text: dict[str, str]
+    lost_pk: int
 
 
 def _run_results(spec) -> list[dict]:
@@ -323,6 +328,7 @@ def _build_world(export_root) -> World:
     version = instrument.latest_version()
     consenting = journeys.screen(site_a, staff_a)
     consented = journeys.consented(site_a, staff_a)
+    lost, free_text = _leavers(site_a, staff_a, users["coordinator"])
 
     investigator = users["investigator"]
     spec = PRESETS["reference"]()[0]
@@ -435,7 +441,57 @@ def _build_world(export_root) -> World:
         token=token,
         signed=urlparse(messaging.opt_out_url(participant)).path.split("/")[-2],
         secrets=(details.full_name, details.email, "7700900123", token),
+        free_text=free_text,
+        lost_pk=lost.pk,
     )
+
+
+def _leavers(site, staff, coordinator):
+    """A lost participant, a withdrawn one and a declined screening, in staff's words.
+
+    Each reason is "other", so that only the words tell them apart.
+    """
+    from participants import screening, withdrawal, worklist
+    from participants.models import (
+        DeclineReason,
+        LostReason,
+        ScreeningOutcome,
+        WithdrawalReason,
+    )
+    from tests.participants import journeys
+
+    free_text = {
+        "lost": "Quillfeather moved in with her sister",
+        "withdrawn": "Quillfeather found the calls upsetting",
+        "declined": "Quillfeather distrusts the hospital",
+    }
+    today = timezone.localdate()
+    lost = worklist.mark_lost(
+        journeys.enrol(site, staff),
+        reason=LostReason.OTHER,
+        detail=free_text["lost"],
+        today=today,
+        user=coordinator,
+    )
+    withdrawal.withdraw(
+        journeys.enrol(site, staff),
+        withdrawn_on=today,
+        reason=WithdrawalReason.OTHER,
+        detail=free_text["withdrawn"],
+        keep_data=True,
+        today=today,
+    )
+    screening.record_screening(
+        site=site,
+        screened_on=today,
+        criteria_met=journeys.all_met(),
+        outcome=ScreeningOutcome.DECLINED,
+        decline_reason=DeclineReason.OTHER,
+        decline_detail=free_text["declined"],
+        user=staff,
+        today=today,
+    )
+    return lost, free_text
 
 
 @pytest.fixture(scope="module")
@@ -541,3 +597,90 @@ def test_each_role_gets_what_the_table_says(name, fetch, world):
         if shown:
             wrong[role] = f"the page shows {len(shown)} contact detail(s) or token"
     assert not wrong, f"{name}: {wrong}"
+
+
+# ---------------------------------------------------------------------------
+# M-2: staff's words on why someone left stay with the clinic team
+
+
+def _readable(data: bytes) -> str:
+    """The text of a download; zip containers (xlsx, zip) member by member."""
+    buffer = io.BytesIO(data)
+    if zipfile.is_zipfile(buffer):
+        with zipfile.ZipFile(buffer) as archive:
+            return "\n".join(
+                archive.read(name).decode(errors="replace")
+                for name in archive.namelist()
+            )
+    return data.decode(errors="replace")
+
+
+def _content(response) -> bytes:
+    if response.streaming:
+        return b"".join(response.streaming_content)
+    return response.content
+
+
+def _every_export(world) -> list[str]:
+    """Every layout in every format, built as the investigator's downloads are."""
+    from analysis import downloads, exports
+    from analysis.models import Download, DownloadStatus
+    from participants.models import Study
+
+    investigator = world.users["investigator"]
+    study = Study.objects.get(pk=world.kwargs["analysis:downloads"]["study_pk"])
+    urls = []
+    for layout in exports.LAYOUTS:
+        for fmt in exports.FORMATS:
+            request = exports.ExportRequest(layout=layout, fmt=fmt)
+            download = Download.objects.create(
+                study=study,
+                requested_by=investigator,
+                request=request.as_dict(),
+                layout=layout,
+                fmt=fmt,
+                file_name=exports.file_name(study, request),
+                status=DownloadStatus.QUEUED,
+            )
+            downloads.build(download.pk)
+            download.refresh_from_db()
+            assert download.status == DownloadStatus.READY, download.error
+            urls += [
+                reverse(name, kwargs={"pk": download.pk})
+                for name in ("analysis:download_file", "analysis:download_codebook")
+            ]
+    return urls
+
+
+def test_m2_staff_words_on_why_people_left_never_reach_an_investigator(
+    fetch, world, monkeypatch
+):
+    from matplotlib.text import Text
+
+    coordinator = client_as(world, "coordinator")
+    detail = reverse("participants:detail", kwargs={"pk": world.lost_pk})
+    # The words are kept, and shown to the clinic team.
+    assert world.free_text["lost"] in body_of(coordinator.get(detail))
+
+    drawn = []
+    draw = Text.draw
+
+    def recording(text, renderer):
+        drawn.append(text.get_text())
+        return draw(text, renderer)
+
+    monkeypatch.setattr(Text, "draw", recording)
+    investigator = client_as(world, "investigator")
+    pages = {name: body_of(fetch(name, "investigator")) for name in sorted(EXPECTED)}
+    pages |= {
+        url: _readable(_content(investigator.get(url))) for url in _every_export(world)
+    }
+    png = investigator.get(reverse("retention:consort_png"))
+    assert png.status_code == 200
+    pages["CONSORT PNG, text drawn"] = "\n".join(drawn)
+    shown = {
+        where: [what for what, words in world.free_text.items() if words in body]
+        for where, body in pages.items()
+    }
+    assert {where: what for where, what in shown.items() if what} == {}
+    assert any("Lost to follow-up" in text for text in drawn)

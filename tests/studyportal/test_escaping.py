@@ -157,7 +157,7 @@ def entered(world, django_db_blocker):
             world,
             "coordinator",
             "worklist:lost",
-            {"reason": typed("SUM(1) lost", start="@")},
+            {"reason": "other", "detail": typed("SUM(1) lost", start="@")},
         )
 
         # Screening, consent and the staff-entered characteristics.
