@@ -16,6 +16,7 @@ import io
 import json
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -128,6 +129,14 @@ def assert_nothing_live(response, where: str, *, shown: tuple[str, ...] = ()) ->
     for words in shown:
         assert words in body, f"{where} does not show {words!r}"
     return body
+
+
+@pytest.fixture(autouse=True)
+def clear_rate_limits():
+    # Other modules guess tokens from the same address; the limit has its own tests.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
