@@ -19,6 +19,7 @@ from django.core.validators import RegexValidator
 
 from instruments import answers as answer_rules
 from instruments.definitions import Definition, Item, Section
+from instruments.wording import as_html, as_text
 
 REQUIRED_MESSAGE = "Please answer this question."
 PHONE_VALIDATOR = RegexValidator(
@@ -64,27 +65,29 @@ def _date_bound(value: Any, today: dt.date) -> dt.date | None:
 
 def build_field(item: Item, *, today: dt.date) -> forms.Field | None:
     """The Django form field for one item; None for calc and descriptive items."""
+    # Crispy shows help text unescaped: the wording is made safe here, once.
     common = {
-        "label": item.label,
-        "help_text": item.note,
+        "label": as_html(item.label),
+        "help_text": as_html(item.note),
         "required": item.required,
         "error_messages": {"required": REQUIRED_MESSAGE},
     }
+    choices = [(code, as_html(label)) for code, label in item.choice_list]
     kind = item.type
     if kind in ("radio", "yesno"):
-        return forms.ChoiceField(
-            choices=item.choice_list, widget=forms.RadioSelect, **common
-        )
+        return forms.ChoiceField(choices=choices, widget=forms.RadioSelect, **common)
     if kind == "dropdown":
-        return forms.ChoiceField(choices=[("", "Choose…"), *item.choice_list], **common)
+        # An <option> holds text only.
+        options = [(code, as_text(label)) for code, label in item.choice_list]
+        return forms.ChoiceField(choices=[("", "Choose…"), *options], **common)
     if kind == "checkbox":
         return forms.MultipleChoiceField(
-            choices=item.choice_list, widget=forms.CheckboxSelectMultiple, **common
+            choices=choices, widget=forms.CheckboxSelectMultiple, **common
         )
     if kind == "rating":
         if rating_as_radios(item):
             return forms.ChoiceField(
-                choices=item.choice_list, widget=forms.RadioSelect, **common
+                choices=choices, widget=forms.RadioSelect, **common
             )
         return forms.IntegerField(
             min_value=int(item.min),
@@ -392,7 +395,7 @@ class InstrumentForm(forms.Form):
                     bound.field.widget, forms.RadioSelect | forms.CheckboxSelectMultiple
                 ):
                     anchor = f"{bound.auto_id}_0"
-                label = item.label or item.name
+                label = as_text(item.label) or item.name
                 for message in self.errors[item.name]:
                     listed.append((anchor, label, message))
         for message in self.non_field_errors():

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from instruments import questionnaire
 from instruments.forms import InstrumentForm
+from instruments.wording import as_text
 from participants import links, messaging, tablet
 from studyportal.errors import DomainError
 
@@ -180,7 +181,7 @@ def review(request, token, visit, pages):
             for item in current.definition.sections[index].items:
                 if not item.is_answerable or item.name not in answers:
                     continue
-                rows.append((item.label, _display(item, answers[item.name])))
+                rows.append((as_text(item.label), _display(item, answers[item.name])))
         summary.append((current, rows))
     lacking = questionnaire.missing_required(visit, pages)
     context = _context(
@@ -190,12 +191,17 @@ def review(request, token, visit, pages):
 
 
 def _display(item, value) -> str:
+    """The answer as the patient chose it, as text."""
     if isinstance(value, list):
-        return ", ".join(item.choice_label(str(code)) or str(code) for code in value)
-    label = item.choice_label(str(value)) if item.choice_list else None
-    if item.type == "rating":
+        return ", ".join(_choice_text(item, code) for code in value)
+    if item.type == "rating" or not item.choice_list:
         return str(value)
-    return label or str(value)
+    return _choice_text(item, value)
+
+
+def _choice_text(item, code) -> str:
+    label = item.choice_label(str(code))
+    return as_text(label) if label else str(code)
 
 
 @require_http_methods(["GET"])

@@ -23,6 +23,7 @@ from instruments.models import (
     ResponseStatus,
 )
 from instruments.responses import scores_for
+from instruments.wording import as_text
 from participants.models import (
     MessageStatus,
     OutboundMessage,
@@ -51,7 +52,7 @@ class Page:
     def title(self) -> str:
         if len(self.sections) == len(self.definition.sections):
             return self.definition.title
-        titles = [self.definition.sections[i].title for i in self.sections]
+        titles = [as_text(self.definition.sections[i].title) for i in self.sections]
         return f"{self.definition.title}: {' / '.join(t for t in titles if t)}"
 
     def item_names(self) -> list[str]:

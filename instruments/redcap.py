@@ -17,6 +17,7 @@ import datetime as dt
 import io
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from instruments.definitions import (
@@ -27,6 +28,7 @@ from instruments.definitions import (
     Score,
     from_data,
 )
+from studyportal.spreadsheets import neutralise
 
 COLUMNS = [
     "Variable / Field Name",
@@ -114,10 +116,33 @@ class DictionaryError(ValueError):
 
 
 def export_dictionary(definition: Definition) -> str:
-    """The definition as REDCap data dictionary CSV text."""
+    """The definition as REDCap data dictionary CSV text, every cell verbatim.
+
+    For importing back into REDCap or StudyPortal: a label may start with "=",
+    so a spreadsheet could run it as a formula. People get ``readable_dictionary``.
+    """
+    return _dictionary_csv(definition, cell=str)
+
+
+def readable_dictionary(definition: Definition) -> str:
+    """The data dictionary to open in a spreadsheet: no cell runs as a formula.
+
+    Cells are neutralised by the portal's one rule, so REDCap would import the
+    leading apostrophe as part of a label; ``export_dictionary`` is for that.
+    """
+    return _dictionary_csv(definition, cell=neutralise)
+
+
+def _dictionary_csv(definition: Definition, *, cell: Callable[[str], str]) -> str:
     output = io.StringIO()
-    writer = csv.DictWriter(output, fieldnames=COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
+    writer = csv.writer(output, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for row in _dictionary_rows(definition):
+        writer.writerow([cell(row[column]) for column in COLUMNS])
+    return output.getvalue()
+
+
+def _dictionary_rows(definition: Definition) -> Iterator[dict[str, str]]:
     first = True
     for section in definition.sections:
         for index, item in enumerate(section.items):
@@ -129,10 +154,9 @@ def export_dictionary(definition: Definition) -> str:
                     _tag(INSTRUMENT_TAG, _instrument_meta(definition)), row[ANNOTATION]
                 )
                 first = False
-            writer.writerow(row)
+            yield row
     for score in definition.scores:
-        writer.writerow(_score_row(score, definition))
-    return output.getvalue()
+        yield _score_row(score, definition)
 
 
 def _instrument_meta(definition: Definition) -> dict:

@@ -14,4 +14,9 @@ urlpatterns = [
         views.dictionary_download,
         name="dictionary",
     ),
+    path(
+        "<slug:slug>/v<int:number>/dictionary-for-redcap.csv",
+        views.dictionary_round_trip,
+        name="dictionary_round_trip",
+    ),
 ]

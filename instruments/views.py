@@ -63,11 +63,26 @@ def instrument_preview(request, slug, number):
 
 @role_required(*STAFF_ROLES)
 def dictionary_download(request, slug, number):
+    """The data dictionary for people: safe to open in a spreadsheet."""
     version = get_object_or_404(InstrumentVersion, instrument__slug=slug, number=number)
-    response = HttpResponse(
-        redcap.export_dictionary(version.parsed), content_type="text/csv; charset=utf-8"
+    return _csv_attachment(
+        redcap.readable_dictionary(version.parsed),
+        f"{slug}_v{number}_data_dictionary.csv",
     )
-    filename = f"{slug}_v{number}_data_dictionary.csv"
+
+
+@role_required(ADMIN)
+def dictionary_round_trip(request, slug, number):
+    """The data dictionary verbatim, for importing back into REDCap."""
+    version = get_object_or_404(InstrumentVersion, instrument__slug=slug, number=number)
+    return _csv_attachment(
+        redcap.export_dictionary(version.parsed),
+        f"{slug}_v{number}_data_dictionary_for_redcap.csv",
+    )
+
+
+def _csv_attachment(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

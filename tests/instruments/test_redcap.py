@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from instruments import redcap
+from instruments import catalogue, redcap
 from instruments.definitions import (
     Definition,
     ItemType,
@@ -1201,3 +1201,23 @@ def test_export_command_rejects_an_unknown_slug(db):
         run("export_dictionary", "pain_severity", number=9)
     output = run("export_dictionary", "pain_severity", "--number", "1")
     assert output.startswith("Variable / Field Name,")
+
+
+def test_l8_the_export_command_is_verbatim_unless_asked_for_spreadsheets(db):
+    formula = "=SUM(1+1)"
+    text = dictionary(
+        field("q_a", "radio", form="sums", label=formula, choices="1, One | 2, Two")
+    )
+    (definition,) = import_dictionary(text)
+    catalogue.register(definition, source="import:sums.csv")
+
+    verbatim = run("export_dictionary", "sums")
+    safe = run("export_dictionary", "sums", "--spreadsheet-safe")
+
+    assert exported_rows(definition)["q_a"][LABEL] == formula
+    assert verbatim == export_dictionary(definition)
+    (again,) = import_dictionary(verbatim)
+    assert again.checksum == definition.checksum
+    cells = [cell for row in csv.reader(io.StringIO(safe)) for cell in row]
+    assert "'" + formula in cells
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]

@@ -1,5 +1,8 @@
 """Questionnaire pages for staff, checked for each role."""
 
+import csv
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -111,13 +114,91 @@ def test_preview_shows_errors_with_a_summary(client, loaded, people):
     assert response.context["scores"] is None
 
 
-def test_dictionary_download_is_the_export(client, loaded, people):
+def test_dictionary_download_is_the_readable_export(client, loaded, people):
     client.force_login(people["investigator"])
     response = client.get(reverse("instruments:dictionary", args=["pain_severity", 1]))
     assert response["Content-Type"].startswith("text/csv")
     assert "pain_severity_v1_data_dictionary.csv" in response["Content-Disposition"]
     definition = InstrumentVersion.objects.get(instrument__slug="pain_severity").parsed
-    assert response.content.decode() == redcap.export_dictionary(definition)
+    assert response.content.decode() == redcap.readable_dictionary(definition)
+
+
+FORMULAS = ("=SUM(1+1)", "+1+1", "-1+1", "@SUM(1)")
+
+
+@pytest.fixture
+def formulas(db):
+    """An imported instrument whose every text starts like a spreadsheet formula."""
+    rows = [
+        redcap.COLUMNS,
+        ["q_a", "formulas", FORMULAS[0], "radio", FORMULAS[1], "1, =1+1 | 2, @A1"]
+        + [FORMULAS[2]]
+        + [""] * 10
+        + ['@SP-INSTRUMENT={"title": "=HYPERLINK(1)"}'],
+        ["q_b", "formulas", "", "notes", FORMULAS[3]] + [""] * 13,
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    (definition,) = redcap.import_dictionary(buffer.getvalue())
+    catalogue.register(definition, source="import:formulas.csv")
+    return definition
+
+
+def dictionary_cells(response) -> list[str]:
+    text = response.content.decode()
+    return [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+
+
+@pytest.mark.parametrize("role", STAFF)
+def test_l8_the_staff_dictionary_starts_no_cell_with_a_formula(
+    client, people, formulas, role
+):
+    client.force_login(people[role])
+    response = client.get(reverse("instruments:dictionary", args=["formulas", 1]))
+    assert response.status_code == 200
+    cells = dictionary_cells(response)
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
+    for text in FORMULAS:
+        assert "'" + text in cells
+
+
+def test_l8_the_admins_round_trip_is_verbatim_and_imports_back_identical(
+    client, people, formulas
+):
+    client.force_login(people["admin"])
+    url = reverse("instruments:dictionary_round_trip", args=["formulas", 1])
+    response = client.get(url)
+    assert response.status_code == 200
+    assert (
+        "formulas_v1_data_dictionary_for_redcap.csv"
+        in (response["Content-Disposition"])
+    )
+    assert set(FORMULAS) <= set(dictionary_cells(response))
+    (again,) = redcap.import_dictionary(response.content.decode())
+    assert again.to_data() == formulas.to_data()
+    assert again.checksum == formulas.checksum
+
+
+@pytest.mark.parametrize("role", ["clinic_staff", "coordinator", "investigator"])
+def test_l8_only_admins_may_download_the_verbatim_dictionary(
+    client, people, formulas, role
+):
+    client.force_login(people[role])
+    url = reverse("instruments:dictionary_round_trip", args=["formulas", 1])
+    assert client.get(url).status_code == 403
+    page = client.get(reverse("instruments:detail", args=["formulas"]))
+    assert url not in page.content.decode()
+
+
+def test_l8_the_admin_sees_the_round_trip_labelled_as_holding_formulas(
+    client, people, formulas
+):
+    client.force_login(people["admin"])
+    page = client.get(reverse("instruments:detail", args=["formulas"]))
+    body = page.content.decode()
+    assert reverse("instruments:dictionary_round_trip", args=["formulas", 1]) in body
+    assert "for importing back into REDCap" in body
+    assert "may contain formulas" in body
 
 
 def upload(client, content: bytes, name="dictionary.csv", slug=""):

@@ -101,6 +101,8 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     "instruments:detail": INSTRUMENTS,
     "instruments:preview": INSTRUMENTS,
     "instruments:dictionary": INSTRUMENTS,
+    # Verbatim, so it may hold spreadsheet formulas: for admins, to import into REDCap.
+    "instruments:dictionary_round_trip": ADMIN_ONLY,
     # the questionnaire
     "questionnaire:opt_out": PATIENT_LINK,
     "questionnaire:start": PATIENT_LINK,
@@ -391,6 +393,10 @@ def _build_world(export_root) -> World:
         "instruments:detail": {"slug": instrument.slug},
         "instruments:preview": {"slug": instrument.slug, "number": version.number},
         "instruments:dictionary": {"slug": instrument.slug, "number": version.number},
+        "instruments:dictionary_round_trip": {
+            "slug": instrument.slug,
+            "number": version.number,
+        },
         "questionnaire:opt_out": {"signed": SIGNED},
         "questionnaire:start": {"token": TOKEN},
         "questionnaire:page": {"token": TOKEN, "number": 1},

@@ -5,7 +5,10 @@ from instruments.models import InstrumentVersion
 
 
 class Command(BaseCommand):
-    help = "Write an instrument as a REDCap data dictionary CSV to standard output."
+    help = (
+        "Write an instrument as a REDCap data dictionary CSV to standard output, "
+        "every cell as written, for importing back into REDCap."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
@@ -13,8 +16,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--number", type=int, help="Version number (default: the latest)"
         )
+        parser.add_argument(
+            "--spreadsheet-safe",
+            action="store_true",
+            help=(
+                "Start any cell that a spreadsheet would run as a formula with an "
+                "apostrophe, as the staff download does (REDCap would keep it)."
+            ),
+        )
 
-    def handle(self, *args, slug: str, number: int | None, **options):
+    def handle(
+        self,
+        *args,
+        slug: str,
+        number: int | None,
+        spreadsheet_safe: bool,
+        **options,
+    ):
         versions = InstrumentVersion.objects.filter(instrument__slug=slug)
         if number is not None:
             versions = versions.filter(number=number)
@@ -22,4 +40,7 @@ class Command(BaseCommand):
         if version is None:
             which = f" version {number}" if number else ""
             raise CommandError(f"no instrument {slug!r}{which}; run load_instruments?")
-        self.stdout.write(redcap.export_dictionary(version.parsed), ending="")
+        write = (
+            redcap.readable_dictionary if spreadsheet_safe else redcap.export_dictionary
+        )
+        self.stdout.write(write(version.parsed), ending="")
