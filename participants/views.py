@@ -23,7 +23,8 @@ from participants import (
     tablet,
     withdrawal,
 )
-from participants.contacts import possible_duplicates, search_filter
+from participants.contacts import search_filter
+from participants.duplicates import duplicates_to_confirm
 from participants.forms import (
     ConsentFormForm,
     ContactForm,
@@ -188,11 +189,8 @@ def enrol(request, pk):
         ) and valid
         if valid:
             details = contact_form.details()
-            visible = access.participants_for(request.user)
-            duplicates = [
-                (other, visible.filter(pk=other.pk).exists())
-                for other in possible_duplicates(record.study, details)
-            ]
+            # Matches at clinics the user cannot see go to the coordinators.
+            duplicates = duplicates_to_confirm(request.user, record.study, details)
             confirmed = request.POST.get("not_a_duplicate") == "yes"
             if not duplicates or confirmed:
                 try:

@@ -135,6 +135,9 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     # participant is looked up, so staff of site B see 405 too and learn nothing.
     "worklist:attempt": only(staff_a=405, staff_b=405, coordinator=405, admin=405),
     "worklist:lost": COORDINATION,
+    "worklist:duplicates": COORDINATION,
+    # POST only, like the contact attempt: a permitted GET is refused as a method.
+    "worklist:duplicate_review": only(coordinator=405, admin=405),
     "worklist:phone": FOLLOWING_UP_SITE,
     "worklist:phone_entry": FOLLOWING_UP_SITE,
     # analysis runs
@@ -288,7 +291,7 @@ def _build_world(export_root) -> World:
     from analysis.specification import PRESETS
     from instruments.models import Respondent
     from participants import links, messaging
-    from participants.models import VisitStatus
+    from participants.models import PossibleDuplicate, VisitStatus
     from studyportal import demo
     from tests.participants import journeys
 
@@ -321,6 +324,17 @@ def _build_world(export_root) -> World:
         .instrument
     )
     version = instrument.latest_version()
+    site_b_details = journeys.contact(
+        "Ottoline Brisk", email="ottoline@example.com", mobile="+447700900456"
+    )
+    site_b_participant = journeys.enrol(
+        study.sites.get(code="SHF"), users["staff_b"], details=site_b_details
+    )
+    pair = PossibleDuplicate.objects.create(
+        participant=participant,
+        other=site_b_participant,
+        found_on=participant.enrolled_on,
+    )
     consenting = journeys.screen(site_a, staff_a)
     consented = journeys.consented(site_a, staff_a)
 
@@ -404,6 +418,7 @@ def _build_world(export_root) -> World:
         "participants:history": on_participant,
         "worklist:attempt": on_visit,
         "worklist:lost": on_participant,
+        "worklist:duplicate_review": {"pk": pair.pk},
         "worklist:phone": on_visit,
         "worklist:phone_entry": {**on_visit, "slug": instrument.slug},
         "analysis:specify": {"study_pk": study.pk},
