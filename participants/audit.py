@@ -35,8 +35,18 @@ class Change:
     reason: str = ""
 
 
-def log_contact_view(participant: Participant, user, page: str) -> None:
-    ContactView.objects.create(participant=participant, viewed_by=user, page=page[:200])
+def log_contact_view(
+    participant: Participant,
+    user,
+    page: str,
+    *,
+    consent: ConsentRecord | None = None,
+) -> None:
+    """Record who opened a participant's contact details, or with ``consent`` the
+    scan of that signed form."""
+    ContactView.objects.create(
+        participant=participant, viewed_by=user, page=page[:200], consent=consent
+    )
 
 
 @transaction.atomic

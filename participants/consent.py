@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db import transaction
 
@@ -16,6 +17,50 @@ from participants.models import (
     Study,
 )
 from studyportal.errors import DomainError
+
+
+@dataclass(frozen=True)
+class ScanKind:
+    """An accepted kind of scanned consent form, known by how its file begins."""
+
+    name: str
+    content_type: str
+    extensions: tuple[str, ...]
+    signature: bytes
+
+
+SCAN_KINDS = (
+    ScanKind("PDF", "application/pdf", (".pdf",), b"%PDF-"),
+    ScanKind("PNG", "image/png", (".png",), b"\x89PNG\r\n\x1a\n"),
+    ScanKind("JPEG", "image/jpeg", (".jpg", ".jpeg"), b"\xff\xd8\xff"),
+)
+SCAN_EXTENSIONS = tuple(ext for kind in SCAN_KINDS for ext in kind.extensions)
+_LONGEST_SIGNATURE = max(len(kind.signature) for kind in SCAN_KINDS)
+
+
+def scan_kind_named(file_name: str) -> ScanKind | None:
+    """The kind a file's name claims; only a claim until its content agrees."""
+    name = file_name.lower()
+    return next((kind for kind in SCAN_KINDS if name.endswith(kind.extensions)), None)
+
+
+def scan_kind_of(file) -> ScanKind | None:
+    """The kind a file's content shows, whatever its name says."""
+    file.seek(0)
+    start = file.read(_LONGEST_SIGNATURE)
+    file.seek(0)
+    return next((kind for kind in SCAN_KINDS if start.startswith(kind.signature)), None)
+
+
+def stored_scan_kind(record: ConsentRecord) -> ScanKind | None:
+    """The kind of a record's stored scan; None when there is none to open."""
+    if not record.scanned_form:
+        return None
+    try:
+        with record.scanned_form.open("rb") as file:
+            return scan_kind_of(file)
+    except OSError:
+        return None
 
 
 def current_form(study: Study) -> ConsentForm:

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from instruments import responses
 from instruments.models import ResponseMode
-from participants import reminders, schedule
+from participants import duplicates, reminders, schedule
 from participants.contacts import ContactDetails, check_channel
 from participants.models import (
     Participant,
@@ -88,6 +88,7 @@ def enrol(
         enrolled_by=user,
     )
     ParticipantContact.objects.create(participant=participant, **asdict(contact))
+    duplicates.record_unseen_matches(participant, contact, user=user, today=today)
     consent.participant = participant
     consent.save(update_fields=["participant"])
     screening.outcome = ScreeningOutcome.ENROLLED

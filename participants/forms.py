@@ -5,6 +5,7 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 
+from participants.consent import scan_kind_named, scan_kind_of
 from participants.contacts import ContactDetails, normalise_mobile
 from participants.models import (
     Channel,
@@ -18,15 +19,6 @@ from studyportal.config import is_time_zone_name
 from studyportal.errors import DomainError
 
 MAX_SCAN_BYTES = 10 * 1024 * 1024
-# How each accepted kind of file begins, so that a file renamed to look like a
-# scan (a web page, a program) is refused whatever its name says.
-SCAN_SIGNATURES = {
-    ".pdf": b"%PDF-",
-    ".png": b"\x89PNG\r\n\x1a\n",
-    ".jpg": b"\xff\xd8\xff",
-    ".jpeg": b"\xff\xd8\xff",
-}
-SCAN_TYPES = tuple(SCAN_SIGNATURES)
 COMMON_TIME_ZONES = [
     "Europe/London",
     "Europe/Dublin",
@@ -175,16 +167,14 @@ class ConsentFormForm(DomainErrorMixin, forms.Form):
             return upload
         if upload.size > MAX_SCAN_BYTES:
             raise forms.ValidationError("The file is larger than 10 MB.")
-        name = upload.name.lower()
-        suffix = next((kind for kind in SCAN_TYPES if name.endswith(kind)), None)
-        if suffix is None:
+        # A file renamed to look like a scan (a web page, a program) is refused
+        # whatever its name says.
+        claimed = scan_kind_named(upload.name)
+        if claimed is None:
             raise forms.ValidationError("Upload a PDF, PNG or JPEG file.")
-        upload.seek(0)
-        start = upload.read(len(SCAN_SIGNATURES[suffix]))
-        upload.seek(0)
-        if start != SCAN_SIGNATURES[suffix]:
+        if scan_kind_of(upload) != claimed:
             raise forms.ValidationError(
-                f"“{upload.name}” is not the {suffix[1:].upper()} file its name says. "
+                f"“{upload.name}” is not the {claimed.name} file its name says. "
                 "Scan the form again as PDF, PNG or JPEG and upload that."
             )
         return upload

@@ -607,7 +607,8 @@ class ParticipantContact(models.Model):
 
 
 class ContactView(models.Model):
-    """Each time someone opened a participant's contact details."""
+    """Each time someone opened a participant's contact details or, when
+    ``consent`` is set, the signed consent form (which bears name and signature)."""
 
     participant = models.ForeignKey(
         Participant, on_delete=models.CASCADE, related_name="contact_views"
@@ -617,12 +618,56 @@ class ContactView(models.Model):
     )
     viewed_at = models.DateTimeField(auto_now_add=True)
     page = models.CharField(max_length=200)
+    consent = models.ForeignKey(
+        ConsentRecord,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The consent record whose scanned form was opened.",
+    )
 
     class Meta:
         ordering = ["-viewed_at"]
 
     def __str__(self) -> str:
-        return f"{self.viewed_by} viewed {self.participant}'s contact details"
+        what = "signed consent form" if self.consent_id else "contact details"
+        return f"{self.viewed_by} viewed {self.participant}'s {what}"
+
+
+class PossibleDuplicate(models.Model):
+    """A new participant whose details match someone the enrolling staff may not
+    see; a coordinator decides whether they are the same person."""
+
+    class Outcome(models.TextChoices):
+        SAME = "same", "Same person"
+        DIFFERENT = "different", "Different people"
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="possible_duplicates"
+    )
+    other = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+    found_on = models.DateField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["found_on", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "other"], name="one_duplicate_pair"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant} may be {self.other}"
 
 
 class VisitStatus(models.TextChoices):

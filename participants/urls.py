@@ -25,6 +25,11 @@ urlpatterns = [
         name="paper_entry",
     ),
     path("participants/<int:pk>/consent/", views.reconsent, name="reconsent"),
+    path(
+        "participants/<int:pk>/consent/<int:consent_pk>/form/",
+        views.consent_scan,
+        name="consent_scan",
+    ),
     path("participants/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
     path("participants/<int:pk>/reactivate/", views.reactivate, name="reactivate"),
     path("participants/<int:pk>/history/", views.history, name="history"),

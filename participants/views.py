@@ -4,7 +4,7 @@ import segno
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -23,7 +23,8 @@ from participants import (
     tablet,
     withdrawal,
 )
-from participants.contacts import possible_duplicates, search_filter
+from participants.contacts import search_filter
+from participants.duplicates import duplicates_to_confirm
 from participants.forms import (
     ConsentFormForm,
     ContactForm,
@@ -188,11 +189,8 @@ def enrol(request, pk):
         ) and valid
         if valid:
             details = contact_form.details()
-            visible = access.participants_for(request.user)
-            duplicates = [
-                (other, visible.filter(pk=other.pk).exists())
-                for other in possible_duplicates(record.study, details)
-            ]
+            # Matches at clinics the user cannot see go to the coordinators.
+            duplicates = duplicates_to_confirm(request.user, record.study, details)
             confirmed = request.POST.get("not_a_duplicate") == "yes"
             if not duplicates or confirmed:
                 try:
@@ -275,13 +273,40 @@ def participant_detail(request, pk):
         "participant": participant,
         "contact": contact,
         "visits": visits,
-        "consents": participant.consents.select_related("form", "taken_by"),
+        "consents": [
+            (record, consent.stored_scan_kind(record))
+            for record in participant.consents.select_related("form", "taken_by")
+        ],
         "can_enter_data": access.Role.CLINIC_STAFF in access.roles_of(request.user)
         or request.user.is_superuser,
         "is_coordinator": access.is_coordinator(request.user),
         "needs_reconsent": consent.needs_reconsent(participant),
     }
     return render(request, "participants/participant_detail.html", context)
+
+
+@require_http_methods(["GET"])
+@access.role_required(*FOLLOWING_UP)
+def consent_scan(request, pk, consent_pk):
+    """The scanned paper consent form, always as a download, and logged."""
+    participant = _participant_or_404(request, pk)
+    record = get_object_or_404(
+        participant.consents.exclude(scanned_form=""), pk=consent_pk
+    )
+    kind = consent.stored_scan_kind(record)
+    if kind is None:
+        raise Http404("The scanned form cannot be read; ask the administrator.")
+    audit.log_contact_view(participant, request.user, request.path, consent=record)
+    response = FileResponse(
+        record.scanned_form.open("rb"),
+        as_attachment=True,
+        filename=f"{participant.code}-consent-{record.pk}{kind.extensions[0]}",
+        content_type=kind.content_type,
+    )
+    # It bears the patient's name and signature: no copy in any cache.
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @access.role_required(*FOLLOWING_UP)
@@ -510,6 +535,8 @@ def history(request, pk):
     context = {
         "participant": participant,
         "changes": audit.changes_for(participant),
-        "views": participant.contact_views.select_related("viewed_by")[:200],
+        "views": participant.contact_views.select_related("viewed_by", "consent__form")[
+            :200
+        ],
     }
     return render(request, "participants/history.html", context)

@@ -12,6 +12,10 @@ urlpatterns = [
         name="attempt",
     ),
     path("participants/<int:pk>/lost/", views.mark_lost, name="lost"),
+    path("duplicates/", views.duplicate_list, name="duplicates"),
+    path(
+        "duplicates/<int:pk>/review/", views.duplicate_review, name="duplicate_review"
+    ),
     path(
         "participants/<int:pk>/visits/<int:visit_pk>/phone/",
         views.phone_interview,

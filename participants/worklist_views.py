@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from instruments.models import Respondent, ResponseMode
-from participants import worklist
+from participants import duplicates, worklist
 from participants.forms import DomainErrorMixin
 from participants.models import (
     ContactAttempt,
@@ -35,6 +35,7 @@ from studyportal import access
 from studyportal.errors import DomainError
 
 PAGE_SIZE = 50
+REVIEWED_SHOWN = 50
 FILTERS = ("site", "timepoint", "overdue", "page")
 
 
@@ -147,6 +148,11 @@ def _render_worklist(request, params: QueryDict, *, bound=None):
         "query": without_page.urlencode(),
         "today": today,
         "can_mark_lost": access.is_coordinator(request.user),
+        "duplicates_to_review": (
+            duplicates.pairs_to_review(request.user).count()
+            if access.is_coordinator(request.user)
+            else 0
+        ),
     }
     return render(request, "participants/worklist.html", context)
 
@@ -282,3 +288,41 @@ def phone_entry(request, pk, visit_pk, slug):
     return _staff_entry(
         request, participant, visit, link.instrument, ResponseMode.PHONE
     )
+
+
+@access.role_required(*COORDINATING)
+def duplicate_list(request):
+    """Possible duplicates found across clinics at enrolment, for review."""
+    to_review = [
+        (pair, duplicates.matched_on(pair))
+        for pair in duplicates.pairs_to_review(request.user)
+    ]
+    context = {
+        "to_review": to_review,
+        "reviewed": duplicates.reviewed_pairs(request.user)[:REVIEWED_SHOWN],
+    }
+    return render(request, "participants/duplicates.html", context)
+
+
+@access.role_required(*COORDINATING)
+@require_POST
+def duplicate_review(request, pk):
+    pair = get_object_or_404(
+        access.possible_duplicates_for(request.user).select_related(
+            "participant", "other"
+        ),
+        pk=pk,
+    )
+    try:
+        duplicates.review(
+            pair, outcome=request.POST.get("outcome", ""), user=request.user
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            f"{pair.participant} and {pair.other}: "
+            f"{pair.get_outcome_display().lower()}, recorded.",
+        )
+    return redirect("worklist:duplicates")

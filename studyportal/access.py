@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 
 from participants.models import (
     Participant,
+    PossibleDuplicate,
     Role,
     ScreeningRecord,
     Site,
@@ -79,6 +80,17 @@ def participants_for(user) -> QuerySet[Participant]:
     return Participant.objects.filter(site__in=sites)
 
 
+def possible_duplicates_for(user) -> QuerySet[PossibleDuplicate]:
+    """Pairs a coordinator reviews: both participants within their sites.
+
+    Clinic staff never see a pair, because one half is usually another clinic's.
+    """
+    sites = sites_for(user, roles=(Role.COORDINATOR,))
+    return PossibleDuplicate.objects.filter(
+        participant__site__in=sites, other__site__in=sites
+    )
+
+
 def screenings_for(user) -> QuerySet[ScreeningRecord]:
     return ScreeningRecord.objects.filter(
         site__in=sites_for(user, roles=PARTICIPANT_ROLES)
@@ -119,6 +131,7 @@ __all__ = [
     "enrolment_sites",
     "is_coordinator",
     "participants_for",
+    "possible_duplicates_for",
     "role_required",
     "roles_of",
     "screenings_for",

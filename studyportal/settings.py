@@ -160,6 +160,8 @@ STORAGES = {
         )
     },
 }
+# Uploads (consent scans) have no MEDIA_URL and no URL of their own: they are
+# opened only through views that check who is asking and log it.
 MEDIA_ROOT = VAR_DIR / "media"
 # Built data files for investigators: outside MEDIA_ROOT, served only through the
 # downloads view, which checks who is asking.

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from participants.models import Participant, ScreeningRecord
+from participants.models import ContactView, Participant, ScreeningRecord
 from studyportal import demo
 from tests.browser.conftest import assert_accessible, log_in
 from tests.factories import STAFF_PASSWORD, clinic_staff
@@ -89,3 +89,54 @@ def test_a_bad_phone_number_is_explained_and_nothing_is_saved(page, leeds_staff)
         page.get_by_text("This statement must be agreed to take part.")
     ).to_have_count(2)
     assert not Participant.objects.exists()
+
+
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+
+
+def test_a_paper_consent_scan_is_uploaded_and_downloaded_again(
+    page, leeds_staff, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    log_in(page, leeds_staff.username, STAFF_PASSWORD)
+    page.goto("/screening/new/")
+    for group in page.get_by_role("group").all():
+        yes = group.get_by_label("Yes")
+        if yes.count():
+            yes.check()
+    page.get_by_label("Agreed to hear about the study").check()
+    page.get_by_role("button", name="Save screening").click()
+
+    page.get_by_role("heading", name="Consent to take part").wait_for()
+    page.get_by_role("radio", name="Paper form").check()
+    page.get_by_label("I agree to take part in this study").check()
+    page.get_by_label("I agree to be contacted").check()
+    page.get_by_label("I understand that if I withdraw").check()
+    page.get_by_role("group", name="I would be willing to be interviewed").get_by_label(
+        "No, I do not agree"
+    ).check()
+    page.get_by_label("Scanned paper form (optional)").set_input_files(
+        files=[{"name": "signed.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+    )
+    page.get_by_role("button", name="Record consent").click()
+
+    page.get_by_role("heading", name="Enrol the participant").wait_for()
+    page.get_by_label("Full name").fill("Pat Paper")
+    page.get_by_label("Email address").fill("pat.paper@example.invalid")
+    page.get_by_label("Age in years", exact=True).check()
+    page.get_by_role("spinbutton", name="Age in years").fill("61")
+    page.get_by_role("group", name="Sex").get_by_label("Female", exact=True).check()
+    page.get_by_label("How long has the participant had back pain?").fill("12")
+    page.get_by_role("button", name="Enrol").click()
+    page.get_by_text("Enrolled as LDS-0001.").wait_for()
+
+    page.get_by_role("link", name="Back to LDS-0001").click()
+    link = page.get_by_role("link", name="Open the signed form (PDF)")
+    assert_accessible(page)
+    with page.expect_download() as started:
+        link.click()
+    download = started.value
+    assert download.suggested_filename.endswith(".pdf")
+    with open(download.path(), "rb") as saved:
+        assert saved.read() == PDF
+    assert ContactView.objects.filter(consent__isnull=False).count() == 1

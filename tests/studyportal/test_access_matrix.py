@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -125,6 +126,7 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     "participants:characteristics_edit": STAFF_OF_SITE,
     "participants:paper_entry": STAFF_OF_SITE,
     "participants:reconsent": STAFF_OF_SITE,
+    "participants:consent_scan": FOLLOWING_UP_SITE,
     "participants:withdraw": FOLLOWING_UP_SITE,
     "participants:reactivate": COORDINATION,
     "participants:history": COORDINATION,
@@ -139,6 +141,9 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     # participant is looked up, so staff of site B see 405 too and learn nothing.
     "worklist:attempt": only(staff_a=405, staff_b=405, coordinator=405, admin=405),
     "worklist:lost": COORDINATION,
+    "worklist:duplicates": COORDINATION,
+    # POST only, like the contact attempt: a permitted GET is refused as a method.
+    "worklist:duplicate_review": only(coordinator=405, admin=405),
     "worklist:phone": FOLLOWING_UP_SITE,
     "worklist:phone_entry": FOLLOWING_UP_SITE,
     # analysis runs
@@ -189,6 +194,9 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     "coding:joint_display_csv": RESEARCH_TEAM,
     "coding:joint_display_xlsx": RESEARCH_TEAM,
 }
+
+# A scanned paper consent form of the site-A participant.
+SCAN = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 
 # Stand-ins for the credentials only the participant holds.
 TOKEN = object()
@@ -294,8 +302,8 @@ def _build_world(export_root) -> World:
     from analysis.models import AnalysisRun, Download, DownloadStatus, RunStatus
     from analysis.specification import PRESETS
     from instruments.models import Respondent
-    from participants import links, messaging
-    from participants.models import VisitStatus
+    from participants import consent, links, messaging
+    from participants.models import ConsentMethod, PossibleDuplicate, VisitStatus
     from studyportal import demo
     from tests.participants import journeys
 
@@ -328,6 +336,28 @@ def _build_world(export_root) -> World:
         .instrument
     )
     version = instrument.latest_version()
+    paper_consent = consent.record_consent(
+        screening=participant.screening,
+        participant=participant,
+        form=consent.current_form(study),
+        method=ConsentMethod.PAPER,
+        agreed=journeys.agreement(interview=True),
+        consented_on=participant.enrolled_on,
+        taken_by=staff_a,
+        today=participant.enrolled_on,
+        scanned_form=SimpleUploadedFile("signed.pdf", SCAN),
+    )
+    site_b_details = journeys.contact(
+        "Ottoline Brisk", email="ottoline@example.com", mobile="+447700900456"
+    )
+    site_b_participant = journeys.enrol(
+        study.sites.get(code="SHF"), users["staff_b"], details=site_b_details
+    )
+    pair = PossibleDuplicate.objects.create(
+        participant=participant,
+        other=site_b_participant,
+        found_on=participant.enrolled_on,
+    )
     consenting = journeys.screen(site_a, staff_a)
     consented = journeys.consented(site_a, staff_a)
     lost, free_text = _leavers(site_a, staff_a, users["coordinator"])
@@ -411,11 +441,13 @@ def _build_world(export_root) -> World:
         "participants:characteristics_edit": on_participant,
         "participants:paper_entry": {**on_visit, "slug": instrument.slug},
         "participants:reconsent": on_participant,
+        "participants:consent_scan": {**on_participant, "consent_pk": paper_consent.pk},
         "participants:withdraw": on_participant,
         "participants:reactivate": on_participant,
         "participants:history": on_participant,
         "worklist:attempt": on_visit,
         "worklist:lost": on_participant,
+        "worklist:duplicate_review": {"pk": pair.pk},
         "worklist:phone": on_visit,
         "worklist:phone_entry": {**on_visit, "slug": instrument.slug},
         "analysis:specify": {"study_pk": study.pk},
@@ -506,8 +538,9 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory):
     from django.db import transaction
 
     export_root = tmp_path_factory.mktemp("exports")
+    media_root = tmp_path_factory.mktemp("media")
     with (
-        override_settings(EXPORT_ROOT=export_root),
+        override_settings(EXPORT_ROOT=export_root, MEDIA_ROOT=media_root),
         django_db_blocker.unblock(),
         transaction.atomic(),
     ):

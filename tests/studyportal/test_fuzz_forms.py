@@ -97,6 +97,7 @@ FORMS = (
     "two_factor_turn_off",
     "two_factor_verify",
     "worklist:attempt",
+    "worklist:duplicate_review",
     "worklist:lost",
     "worklist:phone_entry",
 )
