@@ -7,7 +7,7 @@ from django.db.migrations.executor import MigrationExecutor
 from participants.models import LostReason, Participant, ParticipantStatus
 from tests.participants import journeys
 
-BEFORE = [("participants", "0008_encrypt_contact_details")]
+BEFORE = [("participants", "0009_message_printed_status")]
 WORDS = "Moved to Spain, no forwarding address"
 
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("participants", "0008_encrypt_contact_details"),
+        ("participants", "0010_lost_reason_categories"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -45,7 +45,7 @@ def category() -> models.CharField:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("participants", "0008_encrypt_contact_details"),
+        ("participants", "0009_message_printed_status"),
     ]
 
     operations = [
