@@ -37,6 +37,9 @@ lint: $(INSTALLED)
 migrations-check: $(INSTALLED)
 	DATABASE_URL= DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
 
+# Over every core: the tests keep their own databases, queues and ports.
+PYTEST_ARGS ?= -n auto
+
 test: lint migrations-check
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -31,6 +31,7 @@ from analysis.joint_display import display_studies, joint_display
 from analysis.runs import pseudonym
 from participants.models import Study
 from studyportal.errors import DomainError
+from studyportal.ids import parse_id
 from studyportal.spreadsheets import csv_response, xlsx_response
 
 
@@ -39,8 +40,8 @@ def _chosen_study(request, studies) -> Study:
     studies = list(studies)
     if not studies:
         raise PermissionDenied("Your role does not give access to this page.")
-    wanted = request.GET.get("study")
-    return next((s for s in studies if str(s.pk) == wanted), studies[0])
+    wanted = parse_id(request.GET.get("study"))
+    return next((s for s in studies if s.pk == wanted), studies[0])
 
 
 def _render(request, template: str, context: dict) -> HttpResponse:

@@ -15,6 +15,7 @@ from analysis.forms import SpecificationForm, StartRunForm, initial_from
 from analysis.models import AnalysisRun, RunStatus
 from analysis.specification import PRESETS, ModelSpec
 from studyportal import access
+from studyportal.ids import parse_id
 from studyportal.spreadsheets import CSV_CONTENT_TYPE, csv_response, xlsx_response
 
 
@@ -64,8 +65,9 @@ def _starting_point(request, study, baseline_code: str) -> dict:
     source = request.GET.get("from", "")
     if source in PRESETS:
         return initial_from(PRESETS[source](), baseline_code=baseline_code)
-    if source.isdigit():
-        run = runs.runs_for(request.user).filter(study=study, pk=source).first()
+    run_id = parse_id(source)
+    if run_id is not None:
+        run = runs.runs_for(request.user).filter(study=study, pk=run_id).first()
         if run is not None:
             specs = [ModelSpec.from_dict(data) for data in run.specification]
             initial = initial_from(specs, baseline_code=baseline_code)

@@ -1,11 +1,12 @@
-"""Checks made before any view: request size, and two-step sign-in for every page,
-the Django admin included."""
+"""Checks made around every view: request size, two-step sign-in for every page
+(the Django admin included), and no copies of pages kept by browsers or proxies."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 from studyportal import two_factor
 
@@ -83,3 +84,22 @@ class RequestSizeLimitMiddleware:
 
             return too_large(request, limit=settings.MAX_REQUEST_BYTES)
         return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Pages are never stored by a browser, a proxy or a shared clinic computer.
+
+    Nearly every page holds personal data (a participant's details, answers, a
+    questionnaire link) and the rest cost nothing to fetch again. Static files
+    never reach this: WhiteNoise serves them, cacheable, before it. A view that
+    states its own ``Cache-Control`` keeps it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response

@@ -73,9 +73,12 @@ class TurnOffForm(DomainErrorMixin, forms.Form):
 
 
 def _next_url(request) -> str:
-    """The page asked for before a sign-in step, if it is one of this site's."""
+    """The page asked for before a sign-in step, if it is one of this site's.
+
+    Only a path counts: anything else would be taken for a URL pattern's name.
+    """
     url = request.POST.get("next") or request.GET.get("next") or ""
-    safe = url_has_allowed_host_and_scheme(
+    safe = url.startswith("/") and url_has_allowed_host_and_scheme(
         url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
     return url if safe else ""

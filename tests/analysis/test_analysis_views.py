@@ -15,7 +15,6 @@ from participants.models import ParticipantContact
 from studyportal import demo
 from tests.factories import UserFactory, clinic_staff, coordinator, investigator
 
-TODAY = timezone.localdate()
 COEFFICIENT = {
     "term": '=HYPERLINK("http://x")',
     "b": -1.5,
@@ -266,7 +265,7 @@ def test_tables_xlsx_reads_back_with_numbers_as_numbers(client, done_run):
 
 def test_results_pages_hold_no_study_ids_or_contact_details(client, study):
     demo.seed_demo_users(study)
-    demo.seed_demo_participants(study, today=TODAY)
+    demo.seed_demo_participants(study, today=timezone.localdate())
     user = investigator(study)
     run = runs.request_run(study=study, preset="reference", user=user)
     runs.perform(run.pk)

@@ -12,7 +12,6 @@ from tests.participants import journeys
 
 # The demo answers open visits through the questionnaire, which checks the real
 # clock, so its "today" has to be the real one; fixed once for the module.
-TODAY = timezone.localdate()
 SEX_LABELS = ["Female", "Male", "Other or prefers to self-describe"]
 SEX_LABELS += ["Prefers not to say"]
 
@@ -32,10 +31,10 @@ def test_it_has_one_row_per_participant_without_those_who_took_their_data_back(
     leaving = demo_study.participants.filter(status=ParticipantStatus.ACTIVE).first()
     withdrawal.withdraw(
         leaving,
-        withdrawn_on=TODAY,
+        withdrawn_on=timezone.localdate(),
         reason=WithdrawalReason.TOO_BURDENSOME,
         keep_data=False,
-        today=TODAY,
+        today=timezone.localdate(),
     )
 
     frame = build_dataset(demo_study).frame

@@ -40,7 +40,6 @@ from participants.models import (
     WithdrawalReason,
 )
 
-TODAY = timezone.localdate()
 FORMULA_STARTS = ("=", "+", "-", "@")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
@@ -151,7 +150,7 @@ def odd_v2() -> dict:
 
 def answer(visit, version, answers: dict) -> Response:
     definition = version.parsed
-    resolved = resolve(definition, answers, today=TODAY).answers
+    resolved = resolve(definition, answers, today=timezone.localdate()).answers
     return Response.objects.create(
         visit=visit,
         instrument=version.instrument,
@@ -310,10 +309,10 @@ def test_wide_leaves_out_those_who_took_their_data_back(demo_study, db):
     leaving = demo_study.participants.filter(status=ParticipantStatus.ACTIVE).first()
     withdrawal.withdraw(
         leaving,
-        withdrawn_on=TODAY,
+        withdrawn_on=timezone.localdate(),
         reason=WithdrawalReason.TOO_BURDENSOME,
         keep_data=False,
-        today=TODAY,
+        today=timezone.localdate(),
     )
 
     frame = read_csv(export_bytes(demo_study))

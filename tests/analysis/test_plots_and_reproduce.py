@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from analysis import plots, runs
 from analysis.models import AnalysisRun, RunStatus
@@ -15,7 +14,6 @@ from analysis.specification import ModelSpec
 from participants.models import Participant, ParticipantStatus, Study
 from tests.factories import UserFactory, clinic_staff, coordinator, investigator
 
-TODAY = timezone.localdate()
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -11,15 +11,13 @@ from analysis.specification import PRESETS, SELF_MANAGEMENT_SCORES, ModelSpec
 from studyportal import demo
 from tests.factories import investigator
 
-TODAY = timezone.localdate()
-
 
 @pytest.fixture
 def demo_study(db):
     study = demo.seed_reference_study()
     demo.seed_reference_protocol(study)
     demo.seed_demo_users(study)
-    demo.seed_demo_participants(study, today=TODAY)
+    demo.seed_demo_participants(study, today=timezone.localdate())
     return study
 
 

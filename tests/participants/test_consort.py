@@ -19,8 +19,6 @@ from participants.models import (
 from studyportal import demo
 from tests.participants import journeys
 
-TODAY = timezone.localdate()
-
 
 def timepoints(study):
     return list(study.timepoints.order_by("order"))
@@ -33,25 +31,25 @@ def whole_study(study):
 def screen(site, user, outcome, *, unmet=(), reason="", on=None):
     return screening.record_screening(
         site=site,
-        screened_on=on or TODAY,
+        screened_on=on or timezone.localdate(),
         criteria_met=journeys.all_met(**dict.fromkeys(unmet, False)),
         outcome=outcome,
         decline_reason=reason,
         decline_detail="Busy" if reason == DeclineReason.OTHER else "",
         user=user,
-        today=TODAY,
+        today=timezone.localdate(),
     )
 
 
 @pytest.fixture
 def demo_study(protocol):
     demo.seed_demo_users(protocol)
-    demo.seed_demo_participants(protocol, today=TODAY)
+    demo.seed_demo_participants(protocol, today=timezone.localdate())
     # The demo has two losses to follow-up; add two more, without a reason.
     active = Participant.objects.filter(status=ParticipantStatus.ACTIVE).order_by("pk")
     for participant in active[:2]:
         Participant.objects.filter(pk=participant.pk).update(
-            status=ParticipantStatus.LOST, lost_on=TODAY
+            status=ParticipantStatus.LOST, lost_on=timezone.localdate()
         )
     return protocol
 
@@ -80,17 +78,17 @@ def test_screening_counts_by_criterion_and_decline_reason(protocol, site_a, staf
 
 
 def test_withdrawal_without_keeping_data_leaves_the_analysis(protocol, site_a, staff_a):
-    long_ago = TODAY - dt.timedelta(days=120)
+    long_ago = timezone.localdate() - dt.timedelta(days=120)
     kept, removed = (journeys.enrol(site_a, staff_a, on=long_ago) for _ in range(2))
     Visit.objects.filter(timepoint__code="followup").update(
         status=VisitStatus.COMPLETED, completed_at=timezone.now()
     )
     withdrawal.withdraw(
         removed,
-        withdrawn_on=TODAY,
+        withdrawn_on=timezone.localdate(),
         reason=WithdrawalReason.TOO_UNWELL,
         keep_data=False,
-        today=TODAY,
+        today=timezone.localdate(),
     )
     counts = consort.consort_counts(
         whole_study(protocol), timepoints=timepoints(protocol)
@@ -106,7 +104,7 @@ def test_withdrawal_without_keeping_data_leaves_the_analysis(protocol, site_a, s
 def test_a_patient_screened_before_the_range_and_enrolled_in_it_is_counted(
     protocol, site_a, staff_a
 ):
-    start = TODAY - dt.timedelta(days=10)
+    start = timezone.localdate() - dt.timedelta(days=10)
     record = journeys.screen(site_a, staff_a, on=start - dt.timedelta(days=3))
     journeys.take_consent(record, staff_a, on=start - dt.timedelta(days=3))
     from participants import enrolment
@@ -127,7 +125,10 @@ def test_a_patient_screened_before_the_range_and_enrolled_in_it_is_counted(
         on=start - dt.timedelta(days=1),
     )
     scope = retention.Scope(
-        study=protocol, sites=(site_a,), enrolled_from=start, enrolled_to=TODAY
+        study=protocol,
+        sites=(site_a,),
+        enrolled_from=start,
+        enrolled_to=timezone.localdate(),
     )
     counts = consort.consort_counts(scope, timepoints=timepoints(protocol))
     assert (counts.assessed, counts.declined, counts.enrolled) == (2, 1, 1)
@@ -142,7 +143,9 @@ def test_consort_reconciles_with_the_dashboard_tables(demo_study, coordinator_us
     points = timepoints(demo_study)
     baseline, followup = points[0], points[-1]
     counts = consort.consort_counts(scope, timepoints=points)
-    visits = retention.visit_counts(scope, timepoints=points, today=TODAY)
+    visits = retention.visit_counts(
+        scope, timepoints=points, today=timezone.localdate()
+    )
     total = {row.timepoint: row for row in visits if row.site is None}
     statuses = retention.participant_status_counts(scope)[-1]
     months, retained = retention.retention_by_month(scope, timepoints=points)

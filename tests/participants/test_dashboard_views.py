@@ -17,7 +17,6 @@ from studyportal.spreadsheets import neutralise
 from tests.factories import UserFactory
 from tests.participants import journeys
 
-TODAY = timezone.localdate()
 DASHBOARD = reverse("retention:dashboard")
 CONSORT_SVG = reverse("retention:consort_svg")
 CONSORT_PNG = reverse("retention:consort_png")
@@ -151,7 +150,7 @@ def test_bad_dates_get_a_clear_message(
 
 def test_a_date_range_filters_by_enrolment(client, two_sites, coordinator_user):
     client.force_login(coordinator_user)
-    tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
+    tomorrow = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
     response = client.get(DASHBOARD, {"enrolled_from": tomorrow})
     assert response.context["consort"].enrolled == 0
     assert "No participants enrolled" in response.content.decode()
@@ -219,13 +218,15 @@ def test_dashboard_queries_do_not_grow_with_participants(
     client, protocol, coordinator_user, site_a, staff_a
 ):
     demo.seed_demo_users(protocol)
-    demo.seed_demo_participants(protocol, today=TODAY)
+    demo.seed_demo_participants(protocol, today=timezone.localdate())
     client.force_login(coordinator_user)
     client.get(DASHBOARD)  # warm caches (instrument definitions, session)
     with CaptureQueriesContext(connection) as small:
         assert client.get(DASHBOARD).status_code == 200
     for days in range(30):
-        journeys.enrol(site_a, staff_a, on=TODAY - dt.timedelta(days=days * 3))
+        journeys.enrol(
+            site_a, staff_a, on=timezone.localdate() - dt.timedelta(days=days * 3)
+        )
     with CaptureQueriesContext(connection) as large:
         assert client.get(DASHBOARD).status_code == 200
     assert len(small.captured_queries) == len(large.captured_queries)
@@ -265,14 +266,14 @@ def test_l5_text_with_dollar_signs_is_drawn_as_plain_text(
     criterion.text = f"Aged 18 {MATHTEXT} or over"
     criterion.save()
     journeys.enrol(site_a, staff_a)
-    journeys.enrol(site_a, staff_a, on=TODAY - dt.timedelta(days=40))
+    journeys.enrol(site_a, staff_a, on=timezone.localdate() - dt.timedelta(days=40))
     screening.record_screening(
         site=site_a,
-        screened_on=TODAY,
+        screened_on=timezone.localdate(),
         criteria_met=journeys.all_met(adult=False),
         outcome=ScreeningOutcome.INELIGIBLE,
         user=staff_a,
-        today=TODAY,
+        today=timezone.localdate(),
     )
     client.force_login(coordinator_user)
 

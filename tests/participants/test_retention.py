@@ -18,8 +18,9 @@ from participants.models import (
 )
 from tests.participants import journeys
 
-TODAY = timezone.localdate()
-LONG_AGO = TODAY - dt.timedelta(days=100)
+
+def long_ago():
+    return timezone.localdate() - dt.timedelta(days=100)
 
 
 def at(day: dt.date, hour: int = 12) -> dt.datetime:
@@ -36,19 +37,26 @@ def set_visit(participant, code, status, completed_on=None):
 @pytest.fixture
 def cohort(protocol, site_a, site_b, staff_a, staff_b):
     """Three at clinic A enrolled 100 days ago, one at clinic B today."""
-    done = journeys.enrol(site_a, staff_a, on=LONG_AGO)
-    set_visit(done, "baseline", VisitStatus.COMPLETED, LONG_AGO)
-    set_visit(done, "followup", VisitStatus.COMPLETED, TODAY - dt.timedelta(days=5))
-    waiting = journeys.enrol(site_a, staff_a, on=LONG_AGO)
-    set_visit(waiting, "baseline", VisitStatus.COMPLETED, LONG_AGO)
+    done = journeys.enrol(site_a, staff_a, on=long_ago())
+    set_visit(done, "baseline", VisitStatus.COMPLETED, long_ago())
+    set_visit(
+        done,
+        "followup",
+        VisitStatus.COMPLETED,
+        timezone.localdate() - dt.timedelta(days=5),
+    )
+    waiting = journeys.enrol(site_a, staff_a, on=long_ago())
+    set_visit(waiting, "baseline", VisitStatus.COMPLETED, long_ago())
     set_visit(waiting, "followup", VisitStatus.OPEN)
-    lost = journeys.enrol(site_a, staff_a, on=LONG_AGO)
+    lost = journeys.enrol(site_a, staff_a, on=long_ago())
     set_visit(lost, "baseline", VisitStatus.MISSED)
     set_visit(lost, "followup", VisitStatus.OPEN)
     Participant.objects.filter(pk=lost.pk).update(
-        status=ParticipantStatus.LOST, lost_on=TODAY, lost_reason=LostReason.MOVED
+        status=ParticipantStatus.LOST,
+        lost_on=timezone.localdate(),
+        lost_reason=LostReason.MOVED,
     )
-    new = journeys.enrol(site_b, staff_b, on=TODAY)
+    new = journeys.enrol(site_b, staff_b, on=timezone.localdate())
     return {"done": done, "waiting": waiting, "lost": lost, "new": new}
 
 
@@ -62,7 +70,9 @@ def timepoints(study):
 
 def test_it_counts_visits_by_site_and_timepoint(protocol, site_a, site_b, cohort):
     rows = retention.visit_counts(
-        scope_of(protocol, site_a, site_b), timepoints=timepoints(protocol), today=TODAY
+        scope_of(protocol, site_a, site_b),
+        timepoints=timepoints(protocol),
+        today=timezone.localdate(),
     )
     table = {
         (row.site.code if row.site else "all", row.timepoint.code): (
@@ -96,8 +106,8 @@ def test_retention_is_followup_over_baseline_by_enrolment_month(
     months, total = retention.retention_by_month(
         scope_of(protocol, site_a, site_b), timepoints=timepoints(protocol)
     )
-    assert months[0].month == LONG_AGO.replace(day=1)
-    assert months[-1].month == TODAY.replace(day=1)
+    assert months[0].month == long_ago().replace(day=1)
+    assert months[-1].month == timezone.localdate().replace(day=1)
     assert (months[0].enrolled, months[0].baseline_completed) == (3, 2)
     assert (months[0].followup_completed, months[0].followup_to_come) == (1, 1)
     assert months[0].rate == 0.5
@@ -207,10 +217,10 @@ def test_attrition_standard_deviation(protocol, site_a, staff_a):
         participant = journeys.enrol(
             site_a,
             staff_a,
-            on=LONG_AGO,
+            on=long_ago(),
             characteristics=journeys.CHARACTERISTICS | {"age_years": age},
         )
-        set_visit(participant, "followup", VisitStatus.COMPLETED, TODAY)
+        set_visit(participant, "followup", VisitStatus.COMPLETED, timezone.localdate())
     data = retention.attrition(
         scope_of(protocol, site_a), timepoints=timepoints(protocol)
     )
@@ -223,10 +233,13 @@ def test_scope_limits_sites_and_enrolment_dates(protocol, site_a, site_b, cohort
     only_b = scope_of(protocol, site_b)
     assert list(only_b.participants()) == [cohort["new"]]
     recent = scope_of(
-        protocol, site_a, site_b, enrolled_from=TODAY - dt.timedelta(days=7)
+        protocol,
+        site_a,
+        site_b,
+        enrolled_from=timezone.localdate() - dt.timedelta(days=7),
     )
     assert list(recent.participants()) == [cohort["new"]]
-    old = scope_of(protocol, site_a, site_b, enrolled_to=LONG_AGO)
+    old = scope_of(protocol, site_a, site_b, enrolled_to=long_ago())
     assert old.participants().count() == 3
 
 

@@ -723,3 +723,78 @@ def test_m2_staff_words_on_why_people_left_never_reach_an_investigator(
     }
     assert {where: what for where, what in shown.items() if what} == {}
     assert any("Lost to follow-up" in text for text in drawn)
+
+
+# ---------------------------------------------------------------------------
+# I-7: no page is kept by a browser or a proxy
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_i7_no_page_is_stored_by_a_browser_or_proxy(name, fetch, world):
+    stored = {}
+    for role in ROLES:
+        response = fetch(name, role)
+        if response.status_code == 200 and "no-store" not in response.get(
+            "Cache-Control", ""
+        ):
+            stored[role] = response.get("Cache-Control")
+    assert stored == {}, f"{name} may be stored: {stored}"
+
+
+# ---------------------------------------------------------------------------
+# L-2: ids that are not ids find nothing, and never raise
+
+# Digits of other scripts and superscripts pass str.isdigit(); the long one
+# passes int() but not PostgreSQL's bigint.
+NOT_IDS = ("²", "٣", "1e3", "-1", "0x1", " 1", "99999999999999999999999")
+# Every name a view reads from a query string.
+QUERY_NAMES = (
+    "from", "study", "page", "site", "status", "back", "coder_a", "coder_b",
+    "enrolled_from", "enrolled_to", "q", "next", "timepoint",
+)  # fmt: skip
+
+
+def _with_path_ids(world: World, name: str, role: str, value: str) -> str:
+    """The URL of ``name`` with every numeric id in its path replaced by ``value``."""
+    url = url_for(world, name, role)
+    numbers = [
+        str(v) for v in world.kwargs.get(name, {}).values() if isinstance(v, int)
+    ]
+    for number in numbers:
+        url = url.replace(f"/{number}/", f"/{value}/", 1)
+    return url
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_l2_ids_that_are_not_ids_never_give_a_500(name, world, fetch):
+    role = next((r for r in ROLES if EXPECTED[name][r] == 200), "admin")
+    client = client_as(world, role)
+    failures = {}
+    for value in NOT_IDS:
+        query = {key: value for key in QUERY_NAMES}
+        url = url_for(world, name, role)
+        response = client.get(url, query)
+        if response.status_code >= 500:
+            failures[f"?…={value}"] = response.status_code
+        if value.isascii() and value.isdigit():
+            response = client.get(_with_path_ids(world, name, role, value))
+            if response.status_code >= 500:
+                failures[f"path id {value}"] = response.status_code
+    assert failures == {}, f"{name}: {failures}"
+
+
+def test_l2_a_run_id_in_other_digits_starts_from_nothing(world):
+    investigator = client_as(world, "investigator")
+    url = url_for(world, "analysis:specify", "investigator")
+    for value in ("²", "٣", "99999999999999999999999"):
+        response = investigator.get(url, {"from": value})
+        assert response.status_code == 200, value
+
+
+def test_l2_one_helper_reads_ids():
+    from studyportal.ids import parse_id
+
+    assert parse_id("42") == 42
+    assert [parse_id(v) for v in (*NOT_IDS, "", None, "0", "007", 5)] == [None] * 12
+    assert parse_id(str(2**63 - 1)) == 2**63 - 1
+    assert parse_id(str(2**63)) is None
