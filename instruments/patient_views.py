@@ -63,10 +63,12 @@ def with_visit(view):
 
     @never_cache
     def wrapped(request, token, *args, **kwargs):
-        if _too_many_failures(request):
-            return _problem(request, "limited", 429)
+        # The token first: a participant's own link always opens, even from an
+        # address (a clinic, a phone network) that others have guessed from.
         visit = links.visit_for_token(token)
         if visit is None:
+            if _too_many_failures(request):
+                return _problem(request, "limited", 429)
             _count_failure(request)
             return _problem(request, "invalid", 404)
         try:

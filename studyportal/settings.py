@@ -107,15 +107,32 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-# Login lockout (django-axes): a username is locked out from one address after
-# AXES_FAILURE_LIMIT failures, for AXES_COOLOFF_MINUTES; another user or address is
-# unaffected. Attempts are kept in the database, so logins work with Redis down.
+# Failed logins (django-axes, read by studyportal.logins.Delay): after
+# AXES_FAILURE_LIMIT failures for one username from one address, that pair waits
+# 1 minute, then 2, 4, ... up to AXES_COOLOFF_MINUTES before the next try; after
+# LOGIN_USERNAME_FAILURE_LIMIT failures from all addresses together, the username
+# waits the same way everywhere. Failures are forgotten after
+# LOGIN_FAILURES_REMEMBERED_HOURS, and a successful login from an address
+# forgets that address's. Attempts are kept in the database, so logins work
+# with Redis down; an administrator lifts a delay by deleting the username's
+# "Access attempts" in the admin.
 AXES_ENABLED = config.read_bool(ENV, "AXES_ENABLED", default=True)
+AXES_HANDLER = "studyportal.logins.Delay"
 AXES_FAILURE_LIMIT = config.read_int(ENV, "AXES_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = dt.timedelta(
+LOGIN_USERNAME_FAILURE_LIMIT = config.read_int(
+    ENV, "LOGIN_USERNAME_FAILURE_LIMIT", default=20
+)
+LOGIN_LONGEST_DELAY = dt.timedelta(
     minutes=config.read_int(ENV, "AXES_COOLOFF_MINUTES", default=15)
 )
+AXES_COOLOFF_TIME = dt.timedelta(
+    hours=config.read_int(ENV, "LOGIN_FAILURES_REMEMBERED_HOURS", default=24)
+)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A try while waiting is refused before the password is checked, and neither
+# counts as a failure nor makes the wait longer.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "studyportal.logins.lockout_response"
 # studyportal.models.LoginEvent is the audit of logins; axes' own log would repeat it.
 AXES_DISABLE_ACCESS_LOG = True

@@ -3,16 +3,20 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from studyportal import two_factor_views, views
+from studyportal.logins import AdminLoginForm, LoginForm
 
 admin.site.site_header = "StudyPortal administration"
 admin.site.site_title = "StudyPortal"
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            authentication_form=LoginForm, redirect_authenticated_user=True
+        ),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -116,16 +116,26 @@ def test_an_expired_link_says_the_questionnaire_is_closed(client, token, baselin
     assert "This questionnaire is closed" in response.content.decode()
 
 
-def test_repeated_bad_tokens_are_slowed_down(client, token):
+def test_repeated_bad_tokens_are_slowed_down(client, db):
     for attempt in range(20):
         client.get(questionnaire_url("start", f"guess-{attempt}"))
-    response = client.get(questionnaire_url("start", token))
+    response = client.get(questionnaire_url("start", "guess-21"))
     assert response.status_code == 429
     assert "Please wait a few minutes" in response.content.decode()
 
 
-def test_behind_the_proxy_one_guesser_does_not_slow_down_other_patients(
-    client, token, settings
+def test_l9_a_valid_link_opens_from_an_address_that_has_guessed_too_often(
+    client, token
+):
+    for attempt in range(25):
+        client.get(questionnaire_url("start", f"guess-{attempt}"))
+    assert client.get(questionnaire_url("start", "guess-26")).status_code == 429
+    assert client.get(questionnaire_url("start", token)).status_code == 200
+    assert client.get(questionnaire_url("page", token, 1)).status_code == 200
+
+
+def test_behind_the_proxy_one_guesser_does_not_slow_down_other_addresses(
+    client, settings, db
 ):
     # As settings.py sets them for TRUSTED_PROXY_COUNT=1.
     settings.AXES_IPWARE_PROXY_COUNT = 0
@@ -137,12 +147,16 @@ def test_behind_the_proxy_one_guesser_does_not_slow_down_other_patients(
             HTTP_X_FORWARDED_FOR="198.51.100.1",
             **proxy,
         )
-    patient = client.get(
-        questionnaire_url("start", token), HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy
+    other = client.get(
+        questionnaire_url("start", "mistyped"),
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+        **proxy,
     )
-    assert patient.status_code == 200
+    assert other.status_code == 404
     guesser = client.get(
-        questionnaire_url("start", token), HTTP_X_FORWARDED_FOR="198.51.100.1", **proxy
+        questionnaire_url("start", "guess-21"),
+        HTTP_X_FORWARDED_FOR="198.51.100.1",
+        **proxy,
     )
     assert guesser.status_code == 429
 

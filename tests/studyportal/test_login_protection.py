@@ -31,19 +31,117 @@ def fail_until_locked(client, settings, username):
 
 
 # ---------------------------------------------------------------------------
-# Lockout
+# The growing delay (M-4)
 
 
-def test_it_locks_a_username_out_after_the_failure_limit(client, settings):
+def pass_time(delta: dt.timedelta) -> None:
+    """Age every recorded failure by ``delta``, as if that much time had passed."""
+    for attempt in AccessAttempt.objects.all():
+        attempt.attempt_time -= delta
+        attempt.save(update_fields=["attempt_time"])
+
+
+def test_it_makes_a_username_wait_after_the_failure_limit(client, settings):
     user = UserFactory()
     response = fail_until_locked(client, settings, user.username)
     assert response.status_code == 429
     assert "Too many login attempts" in response.text
-    assert "try again in 15 minutes" in response.text
-    # Even the right password is refused while locked out.
+    assert "try again in 1 minute." in response.text
+    # Even the right password is refused while it waits.
     response = post_login(client, user.username, STAFF_PASSWORD)
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+def test_m4_the_wait_doubles_with_each_failure_up_to_the_longest(client, settings):
+    user = UserFactory()
+    fail_until_locked(client, settings, user.username)
+    waits = []
+    for _ in range(6):
+        pass_time(dt.timedelta(minutes=16))
+        response = post_login(client, user.username, WRONG)
+        assert response.status_code == 429
+        waits.append(response.context["minutes"])
+    assert waits == [2, 4, 8, 15, 15, 15]
+    # A try while waiting is refused unchecked and does not lengthen the wait.
+    for _ in range(3):
+        assert post_login(client, user.username, WRONG).context["minutes"] == 15
+    pass_time(dt.timedelta(minutes=15, seconds=1))
+    assert post_login(client, user.username, STAFF_PASSWORD).status_code == 302
+
+
+def test_m4_a_colleague_at_the_same_address_waits_a_minute_not_the_cool_off(
+    client, settings
+):
+    colleague = UserFactory()
+    # Someone at the shared clinic address types the colleague's name.
+    fail_until_locked(client, settings, colleague.username)
+    assert post_login(client, colleague.username, STAFF_PASSWORD).status_code == 429
+    pass_time(dt.timedelta(minutes=1, seconds=1))
+    response = post_login(client, colleague.username, STAFF_PASSWORD)
+    assert response.status_code == 302
+    # Logging in forgets this address's failures.
+    assert not AccessAttempt.objects.filter(username=colleague.username).exists()
+
+
+def test_m4_many_addresses_cannot_guess_one_username_without_end(client, settings):
+    user = UserFactory()
+    for number in range(settings.LOGIN_USERNAME_FAILURE_LIMIT):
+        response = post_login(
+            client, user.username, WRONG, REMOTE_ADDR=f"198.51.100.{number + 1}"
+        )
+    assert response.status_code == 429
+    # A fresh address is made to wait too, even with the right password.
+    fresh = post_login(client, user.username, STAFF_PASSWORD, REMOTE_ADDR="192.0.2.7")
+    assert fresh.status_code == 429
+    pass_time(dt.timedelta(minutes=1, seconds=1))
+    assert (
+        post_login(client, user.username, WRONG, REMOTE_ADDR="192.0.2.7").context[
+            "minutes"
+        ]
+        == 2
+    )
+
+
+def test_m4_a_forged_forwarded_for_does_not_escape_the_username_limit(client, settings):
+    # As settings.py sets them for TRUSTED_PROXY_COUNT=1, reached past the proxy.
+    settings.AXES_IPWARE_PROXY_COUNT = 0
+    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    user = UserFactory()
+    statuses = [
+        post_login(
+            client,
+            user.username,
+            WRONG,
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{number + 1}",
+        ).status_code
+        for number in range(settings.LOGIN_USERNAME_FAILURE_LIMIT + 5)
+    ]
+    limit = settings.LOGIN_USERNAME_FAILURE_LIMIT
+    assert set(statuses[: limit - 1]) == {200}
+    assert set(statuses[limit - 1 :]) == {429}
+
+
+def test_m4_an_administrator_sees_the_failures_and_lifts_the_wait(client, settings):
+    user = UserFactory()
+    fail_until_locked(client, settings, user.username)
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    listed = client.get("/admin/axes/accessattempt/")
+    assert user.username in listed.text
+    attempt = AccessAttempt.objects.get(username=user.username)
+    client.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    client.logout()
+    assert post_login(client, user.username, STAFF_PASSWORD).status_code == 302
+
+
+def test_l1_a_username_longer_than_any_account_gets_a_message_not_a_500(client):
+    for url in (LOGIN, "/admin/login/"):
+        for length in (151, 256, 5000):
+            response = client.post(url, {"username": "u" * length, "password": WRONG})
+            assert response.status_code == 200
+            assert "at most 150 characters" in response.text
+    assert not AccessAttempt.objects.exists()
 
 
 def test_lockout_does_not_touch_another_user(client, settings):
@@ -63,15 +161,13 @@ def test_lockout_does_not_touch_the_same_user_from_another_address(client, setti
     assert response.status_code == 302
 
 
-def test_a_locked_user_can_log_in_after_the_cool_off(client, settings):
+def test_failures_are_forgotten_after_a_day(client, settings):
     user = UserFactory()
-    fail_until_locked(client, settings, user.username)
-    # Age the failures past the cool-off, as if that much time had passed.
-    AccessAttempt.objects.update(
-        attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - dt.timedelta(1)
-    )
-    response = post_login(client, user.username, STAFF_PASSWORD)
-    assert response.status_code == 302
+    for _ in range(settings.LOGIN_USERNAME_FAILURE_LIMIT - 1):
+        post_login(client, user.username, WRONG, REMOTE_ADDR="192.0.2.99")
+    pass_time(settings.AXES_COOLOFF_TIME + dt.timedelta(minutes=1))
+    response = fail_until_locked(client, settings, user.username)
+    assert response.context["minutes"] == 1
 
 
 def test_an_administrator_can_unlock_a_user_at_once(client, settings):
