@@ -223,12 +223,19 @@ def done(request, token, visit, pages):
 @require_http_methods(["GET", "POST"])
 def opt_out(request, signed):
     """The link in every message that stops messages, without logging in."""
-    participant = messaging.participant_for_opt_out(signed)
-    if participant is None:
+    link = messaging.opt_out_link(signed)
+    if link is None:
         return _problem(request, "invalid", 404)
+    study = link.participant.study
+    if link.expired:
+        return render(
+            request,
+            "questionnaire/opt_out.html",
+            {"study": study, "expired": True},
+            status=410,
+        )
     done = False
     if request.method == "POST":
-        messaging.opt_out(participant)
+        messaging.opt_out(link.participant)
         done = True
-    context = {"study": participant.study, "done": done}
-    return render(request, "questionnaire/opt_out.html", context)
+    return render(request, "questionnaire/opt_out.html", {"study": study, "done": done})

@@ -13,6 +13,10 @@ from participants.models import Channel, Participant, Study
 from studyportal.errors import DomainError
 
 DEFAULT_REGION = "GB"
+# Ofcom keeps 07700 900000 to 900999 for drama: never given to anyone, so a
+# text to one reaches no person. phonenumbers does not list the range as
+# valid; it is accepted here so demos and training use numbers that are safe.
+DRAMA_MOBILES = range(447700900000, 447700901000)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ def normalise_mobile(raw: str, *, region: str = DEFAULT_REGION) -> str:
             "Enter a mobile number, for example 07911 123456 or +44 7911 123456.",
             field="mobile",
         ) from None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if int(e164[1:]) in DRAMA_MOBILES:
+        return e164
     if not phonenumbers.is_valid_number(number):
         raise DomainError("This is not a valid phone number.", field="mobile")
     kind = phonenumbers.number_type(number)
@@ -45,7 +52,7 @@ def normalise_mobile(raw: str, *, region: str = DEFAULT_REGION) -> str:
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     ):
         raise DomainError("Text messages need a mobile number.", field="mobile")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164
 
 
 def check_channel(details: ContactDetails) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import secrets
 import smtplib
 from email.utils import make_msgid
 
@@ -21,6 +24,7 @@ from participants.models import (
     MessageKind,
     MessageStatus,
     OutboundMessage,
+    Participant,
     ParticipantStatus,
     Visit,
     VisitStatus,
@@ -30,6 +34,9 @@ from studyportal import worker_queue
 from studyportal.mail import email_delivers
 
 OPT_OUT_SALT = "participants.opt-out"
+# Longer than any study's follow-up: a link in an old message still works while
+# messages may come, and not for ever.
+OPT_OUT_LINK_DAYS = 400
 CHANNELS = {
     Channel.EMAIL: ["email"],
     Channel.SMS: ["sms"],
@@ -151,20 +158,48 @@ def _message_id(message: OutboundMessage) -> str:
 
 
 def opt_out_url(participant) -> str:
-    """A lasting link that stops messages; it survives new questionnaire links."""
-    signed = signing.dumps(participant.pk, salt=OPT_OUT_SALT)
+    """A link that stops messages; it survives new questionnaire links.
+
+    It carries a random key, signed and dated: nothing in it names the
+    participant, and it stops working OPT_OUT_LINK_DAYS after the message.
+    """
+    if not participant.opt_out_key:
+        # Only where none is set yet: a key already in a sent message stays.
+        Participant.objects.filter(pk=participant.pk, opt_out_key=None).update(
+            opt_out_key=secrets.token_urlsafe(16)
+        )
+        participant.refresh_from_db(fields=["opt_out_key"])
+    signed = signing.TimestampSigner(salt=OPT_OUT_SALT).sign(participant.opt_out_key)
     path = reverse("questionnaire:opt_out", args=[signed])
     return settings.PUBLIC_BASE_URL.rstrip("/") + path
 
 
-def participant_for_opt_out(signed: str):
-    from participants.models import Participant
+@dataclasses.dataclass(frozen=True)
+class OptOutLink:
+    participant: object
+    expired: bool
 
+
+def opt_out_link(signed: str) -> OptOutLink | None:
+    """Whose opt-out link ``signed`` is, and whether it is past its time.
+
+    None when it is not one of ours. An expired link still names its
+    participant, so the page can say how else to stop messages.
+    """
+    signer = signing.TimestampSigner(salt=OPT_OUT_SALT)
     try:
-        pk = signing.loads(signed, salt=OPT_OUT_SALT)
+        key = signer.unsign(signed, max_age=dt.timedelta(days=OPT_OUT_LINK_DAYS))
+        expired = False
+    except signing.SignatureExpired:
+        key, expired = signer.unsign(signed), True
     except signing.BadSignature:
         return None
-    return Participant.objects.filter(pk=pk).select_related("contact", "study").first()
+    participant = (
+        Participant.objects.filter(opt_out_key=key)
+        .select_related("contact", "study")
+        .first()
+    )
+    return None if participant is None else OptOutLink(participant, expired)
 
 
 @transaction.atomic

@@ -510,8 +510,13 @@ class Participant(models.Model):
         max_length=20, choices=LostReason.choices, blank=True
     )
     lost_detail = models.CharField(max_length=300, blank=True)
+    # What the opt-out link in messages carries: random, so the link says
+    # nothing about the participant; made when the first message is written.
+    opt_out_key = models.CharField(
+        max_length=32, unique=True, null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["opt_out_key"])
 
     class Meta:
         ordering = ["site", "code"]

@@ -315,8 +315,8 @@ DEMO_OPEN_SUBMITTED = 5
 DEMO_OPEN_STARTED = 4
 DEMO_DEVICES = ["phone", "phone", "desktop", "tablet"]
 DEMO_EMAIL_DOMAIN = "example.invalid"
-# Ofcom keeps 07700 900000-900999 for fiction, so no demo text reaches a person.
-# phonenumbers does not count the range as valid, hence no normalising here.
+# Ofcom keeps 07700 900000-900999 for drama, so no demo text reaches a person;
+# the contact form accepts the range (participants.contacts.DRAMA_MOBILES).
 DEMO_MOBILE_PREFIX = "+447700900"
 
 
@@ -515,8 +515,8 @@ def _consent_and_enrol(
 def _demo_contact(number: int, born: dt.date, rng: random.Random) -> ContactDetails:
     """Obviously made-up details: a numbered name and an email that cannot exist.
 
-    The mobiles are in a range ``phonenumbers`` accepts as UK mobiles (Ofcom's
-    drama range is not), so they pass the same checks as real ones.
+    The mobiles are in Ofcom's drama range, which reaches no one and which the
+    contact form accepts, so staff can edit a demo participant's details.
     """
     channel = rng.choices(
         [Channel.EMAIL, Channel.SMS, Channel.BOTH, Channel.NONE], [45, 25, 20, 10]

@@ -106,3 +106,14 @@ def test_participants_of_another_study_are_no_duplicates(enrolled):
 def test_a_participant_is_not_its_own_duplicate(enrolled):
     details = contact(email="alex@example.com")
     assert possible_duplicates(enrolled.study, details, exclude=enrolled) == []
+
+
+@pytest.mark.parametrize("typed", ["07700 900123", "+44 7700 900000", "07700900999"])
+def test_i8_ofcoms_drama_mobiles_are_accepted(typed):
+    assert normalise_mobile(typed).startswith("+447700900")
+
+
+@pytest.mark.parametrize("typed", ["07700 901000", "07700 9001234"])
+def test_i8_only_the_drama_range_is_let_through(typed):
+    with pytest.raises(DomainError):
+        normalise_mobile(typed)

@@ -2,6 +2,8 @@
 
 import datetime as dt
 import re
+import time
+from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
@@ -115,9 +117,38 @@ def test_a_value_signed_for_something_else_is_not_an_opt_out_link(client, partic
 def test_the_link_outlives_new_questionnaire_links(participant, baseline):
     before = messaging.opt_out_url(participant)
     links.issue_token(baseline)
-    assert messaging.participant_for_opt_out(before.rstrip("/").rsplit("/", 1)[1]) == (
-        participant
-    )
+    link = messaging.opt_out_link(before.rstrip("/").rsplit("/", 1)[1])
+    assert link.participant == participant
+    assert not link.expired
+
+
+def test_i3_the_link_carries_nothing_about_the_participant(participant):
+    signed = opt_out_path(participant).rstrip("/").rsplit("/", 1)[1]
+    value = signed.split(":")[0]
+    assert value == participant.opt_out_key
+    assert str(participant.pk) not in value
+    other = journeys.enrol(participant.site, participant.enrolled_by)
+    # One participant's key says nothing about the next one's.
+    assert messaging.opt_out_url(other).rsplit("/", 2)[1].split(":")[0] != value
+    # The old form, the participant's id signed, is no link at all.
+    legacy = signing.dumps(participant.pk, salt=messaging.OPT_OUT_SALT)
+    assert messaging.opt_out_link(legacy) is None
+
+
+def test_i3_the_link_expires_and_then_says_how_else_to_stop(
+    client, participant, settings
+):
+    path = opt_out_path(participant)
+    later = time.time() + (messaging.OPT_OUT_LINK_DAYS + 1) * 86400
+    with mock.patch("django.core.signing.time.time", return_value=later):
+        shown = client.get(path)
+        posted = client.post(path)
+    assert shown.status_code == posted.status_code == 410
+    text = shown.content.decode()
+    assert "This link has expired" in text
+    assert participant.study.contact_email in text
+    participant.contact.refresh_from_db()
+    assert participant.contact.preferred_channel == Channel.BOTH
 
 
 # ---------------------------------------------------------------------------

@@ -259,3 +259,25 @@ def test_answers_are_complete_scored_and_carry_the_studys_signal(seeded, db):
     assert statistics.correlation(partnership, self_management) > 0.3
     pain = [s["pain_severity"]["value"] for s in baseline.values()]
     assert 5 < statistics.mean(pain) < 7.5
+
+
+def test_i8_every_demo_contact_passes_the_contact_form(seeded, db):
+    from participants.forms import ContactForm
+
+    refused, mobiles = {}, 0
+    for contact in ParticipantContact.objects.all():
+        mobiles += bool(contact.mobile)
+        form = ContactForm(
+            {
+                "full_name": contact.full_name,
+                "email": contact.email,
+                "mobile": contact.mobile,
+                "preferred_channel": contact.preferred_channel,
+                "time_zone": contact.time_zone,
+                "date_of_birth": contact.date_of_birth or "",
+            }
+        )
+        if not form.is_valid():
+            refused[contact.full_name] = form.errors.as_text()
+    assert mobiles > 50
+    assert refused == {}
