@@ -77,6 +77,13 @@ class DownloadForm(forms.Form):
         self.fields["timepoints"].choices = list(
             study.timepoints.order_by("order").values_list("code", "label")
         )
+        if not study.study_ids_in_downloads:
+            self.fields["identifier"].choices = [
+                ("pseudonym", IDENTIFIERS["pseudonym"])
+            ]
+            self.fields[
+                "identifier"
+            ].help_text = "This study's downloads carry export pseudonyms only."
 
     def clean(self):
         data = super().clean()
@@ -100,6 +107,7 @@ class DownloadForm(forms.Form):
                 pseudonym=data["identifier"] == "pseudonym",
                 excel_bom=data["excel_bom"],
             )
+            exports.check_identifier(self.study, data["request"])
         except ValueError as error:
             self.add_error(None, str(error))
         return data

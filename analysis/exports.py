@@ -1268,12 +1268,28 @@ def _ticked(answer: Any) -> set[str]:
     return {str(value) for value in values}
 
 
+def check_identifier(study: Study, request: ExportRequest) -> None:
+    """Study IDs leave only studies that allow them; ValueError otherwise.
+
+    Every export (the download page, the queued build, ``export_dataset``)
+    passes through ``prepare``, which asks this.
+    """
+    if not request.pseudonym and not study.study_ids_in_downloads:
+        raise ValueError(
+            f"{study.short_name}'s downloads identify participants by export "
+            "pseudonym only; an administrator can allow study IDs in the study's "
+            "settings."
+        )
+
+
 def prepare(study: Study, request: ExportRequest) -> Export:
     """The export ``request`` asks for, checked against the study's protocol.
 
-    Raises ValueError naming an instrument or timepoint the study does not have.
+    Raises ValueError naming an instrument or timepoint the study does not have,
+    or for study IDs the study does not allow.
     Reads the protocol and the instrument versions in use; no participant data.
     """
+    check_identifier(study, request)
     timepoints = list(study.timepoints.order_by("order"))
     unknown = sorted(set(request.timepoints) - {tp.code for tp in timepoints})
     if unknown:

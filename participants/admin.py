@@ -23,7 +23,13 @@ class TimepointInline(admin.TabularInline):
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ["name", "short_name", "slug", "recruitment_target"]
+    list_display = [
+        "name",
+        "short_name",
+        "slug",
+        "recruitment_target",
+        "study_ids_in_downloads",
+    ]
     prepopulated_fields = {"slug": ["short_name"]}
     search_fields = ["name", "short_name"]
     inlines = [SiteInline, TimepointInline]

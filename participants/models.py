@@ -37,6 +37,13 @@ class Study(models.Model):
         blank=True, help_text="Shown to participants in every message."
     )
     contact_phone = models.CharField(max_length=30, blank=True)
+    study_ids_in_downloads = models.BooleanField(
+        "Downloads may carry study IDs",
+        default=False,
+        help_text="Off: every data download identifies participants by an export "
+        "pseudonym only. On: whoever downloads may choose the study ID instead, "
+        "which the clinic team can link to a person.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

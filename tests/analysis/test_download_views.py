@@ -201,6 +201,8 @@ def test_an_spss_file_is_built_then_fetched_with_its_logged_hash(
 
 
 def test_no_contact_detail_leaves_through_the_page(client, demo_study):
+    demo_study.study_ids_in_downloads = True
+    demo_study.save()
     client.force_login(investigator(demo_study))
     body = b"".join(
         client.post(
@@ -283,3 +285,27 @@ def test_old_files_are_removed_and_their_log_rows_kept(
     client.force_login(old.requested_by)
     page = client.get(old.get_absolute_url()).content.decode()
     assert "no longer kept" in page
+
+
+def test_i1_investigators_get_study_ids_only_where_the_study_allows(client, demo_study):
+    client.force_login(investigator(demo_study))
+    page = client.get(page_url(demo_study)).content.decode()
+    assert 'value="study_id"' not in page
+    assert "export pseudonyms only" in page
+    before = Download.objects.count()
+    refused = client.post(
+        page_url(demo_study), CSV_CHOICES | {"identifier": "study_id"}
+    )
+    assert refused.status_code == 200
+    assert "Select a valid choice" in refused.content.decode()
+    assert Download.objects.count() == before
+
+    demo_study.study_ids_in_downloads = True
+    demo_study.save()
+    page = client.get(page_url(demo_study)).content.decode()
+    assert 'value="study_id"' in page
+    allowed = client.post(
+        page_url(demo_study), CSV_CHOICES | {"identifier": "study_id"}
+    )
+    header = b"".join(allowed.streaming_content).splitlines()[0].decode()
+    assert header.startswith("study_id,")

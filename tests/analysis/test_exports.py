@@ -614,13 +614,42 @@ def test_free_text_is_in_the_database_the_files_leave_it_out(demo_study, odd):
     assert Response.objects.filter(answers__comment__isnull=False).exists()
 
 
+def allow_study_ids(study) -> None:
+    study.study_ids_in_downloads = True
+    study.save(update_fields=["study_ids_in_downloads"])
+
+
 def test_study_ids_only_when_asked(demo_study, db):
+    allow_study_ids(demo_study)
     frame = read_csv(export_bytes(demo_study, pseudonym=False))
 
     assert "pseudonym" not in frame.columns
     assert set(frame["study_id"]) == set(
         included(demo_study).values_list("code", flat=True)
     )
+
+
+def test_i1_study_ids_never_leave_a_study_that_does_not_allow_them(
+    demo_study, db, tmp_path
+):
+    from django.core.management.base import CommandError
+
+    assert not demo_study.study_ids_in_downloads
+    with pytest.raises(ValueError, match="export pseudonym only"):
+        export_bytes(demo_study, pseudonym=False)
+    with pytest.raises(CommandError, match="export pseudonym only"):
+        call_command(
+            "export_dataset",
+            "--study",
+            demo_study.slug,
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "out.csv"),
+            "--study-ids",
+            stdout=io.StringIO(),
+        )
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_export_pseudonym_is_stable_and_not_the_analysis_pseudonym(demo_study, db):
@@ -854,6 +883,7 @@ def test_command_writes_each_format_with_its_hash(demo_study, db, tmp_path, fmt)
 
 
 def test_command_takes_every_option(demo_study, db, tmp_path):
+    allow_study_ids(demo_study)
     path = tmp_path / "out.csv"
     call_command(
         "export_dataset",

@@ -47,7 +47,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--study-ids",
             action="store_true",
-            help="Study IDs instead of export pseudonyms",
+            help="Study IDs instead of export pseudonyms (only where the study "
+            "allows them: 'Downloads may carry study IDs' in its settings)",
         )
         parser.add_argument(
             "--bom", action="store_true", help="UTF-8 byte order mark for Excel (CSV)"
