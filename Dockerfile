@@ -19,6 +19,8 @@ RUN pip install . \
     && DEBUG=0 SECRET_KEY=build-only-not-secret \
        CONTACT_ENCRYPTION_KEYS=YnVpbGQtb25seS1jb250YWN0LWtleS1ub3Qtc2VjcmU= \
        CONTACT_HASH_KEY=build-only-contact-hash-key-not-secret \
+       EMAIL_URL=consolemail:// SMS_BACKEND=participants.sms.ConsoleBackend \
+       PUBLIC_BASE_URL=https://build.invalid \
        python manage.py collectstatic --noinput \
     && useradd --system --home /srv studyportal \
     && mkdir -p /srv/var && chown -R studyportal /srv/var

@@ -222,6 +222,10 @@ def start_gunicorn(port: int, workers: int, threads: int, scratch: Path):
         "CONTACT_HASH_KEY": settings.CONTACT_HASH_KEY,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
+        # The benchmark sends nothing: messages go to the (redacted) log.
+        "EMAIL_URL": "consolemail://",
+        "SMS_BACKEND": "participants.sms.ConsoleBackend",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "LOG_LEVEL": "WARNING",
         # Static files collected into the scratch directory, as the image does.
         "STUDYPORTAL_VAR_DIR": str(scratch),

@@ -39,7 +39,16 @@ def test_demo_serves_pages_and_ctrl_c_stops_everything(tmp_path):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+        if key
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "DJANGO_SETTINGS_MODULE",
+            # As a fresh shell has them: the demo's own defaults.
+            "EMAIL_URL",
+            "SMS_BACKEND",
+            "PUBLIC_BASE_URL",
+        }
     }
     env.update(DEBUG="1", STUDYPORTAL_VAR_DIR=str(tmp_path))
     manage = [sys.executable, "manage.py"]
@@ -70,6 +79,8 @@ def test_demo_serves_pages_and_ctrl_c_stops_everything(tmp_path):
             demo.kill()
     output = demo.stdout.read()
     assert demo.returncode == 0, output
+    # I-2: links in messages reach the server just started, on its own port.
+    assert f"Links to participants start with http://127.0.0.1:{port}\n" in output
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), output
 
