@@ -20,6 +20,13 @@ class Role(models.TextChoices):
     QUALITATIVE = "qualitative", "Qualitative researcher"
 
 
+class StudyPhase(models.TextChoices):
+    # As REDCap's development and production status: test data made in set-up
+    # stay out of a study in production's exports and analyses unless asked for.
+    SETUP = "setup", "Set-up (testing)"
+    PRODUCTION = "production", "Production (collecting real data)"
+
+
 class Study(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
@@ -44,6 +51,25 @@ class Study(models.Model):
         "pseudonym only. On: whoever downloads may choose the study ID instead, "
         "which the clinic team can link to a person.",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        default="Europe/London",
+        validators=[validate_time_zone_name],
+        help_text="The study office's time zone; each site may have its own.",
+    )
+    phase = models.CharField(
+        max_length=20, choices=StudyPhase.choices, default=StudyPhase.SETUP
+    )
+    coordinators_edit_setup = models.BooleanField(
+        "Coordinators may edit the set-up",
+        default=False,
+        help_text="Off: only administrators change sites, timepoints, consent and "
+        "measures in the study builder.",
+    )
+    # The study's measures, by variable name, as its protocol file declares
+    # them (participants.protocol.Measures): key measures, the characteristics
+    # for descriptive tables, analysis presets and interview sampling strata.
+    measures = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,6 +78,41 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.short_name or self.name
+
+
+class ProtocolVersion(models.Model):
+    """A study's whole protocol as it stood from one change to the next.
+
+    Written by load_study and by the study builder whenever the set-up changes;
+    its ``protocol`` is what export_study writes. Collected data are never
+    rewritten by a new version.
+    """
+
+    study = models.ForeignKey(
+        Study, on_delete=models.CASCADE, related_name="protocol_versions"
+    )
+    number = models.PositiveIntegerField()
+    protocol = models.JSONField()
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "number"], name="protocol_version_per_study"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study} protocol v{self.number}"
 
 
 class Site(models.Model):
@@ -68,6 +129,9 @@ class Site(models.Model):
     )
     time_zone = models.CharField(
         max_length=64, default="Europe/London", validators=[validate_time_zone_name]
+    )
+    recruitment_target = models.PositiveIntegerField(
+        default=0, help_text="Participants this site aims to enrol; 0 for none set."
     )
     is_active = models.BooleanField(default=True)
     last_participant_number = models.PositiveIntegerField(
@@ -244,6 +308,12 @@ class EligibilityCriterion(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="criteria")
     code = models.SlugField(max_length=40)
     text = models.CharField(max_length=300)
+    exclusion_reason = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Why someone who does not meet it is excluded, as CONSORT says it, "
+        "for example 'Under 18'.",
+    )
     order = models.PositiveSmallIntegerField()
 
     class Meta:
@@ -297,6 +367,8 @@ class ScreeningRecord(models.Model):
     screened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
+    # Made by simulate_study, not by a clinic: see StudyPhase.
+    is_test_data = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -522,6 +594,8 @@ class Participant(models.Model):
     opt_out_key = models.CharField(
         max_length=32, unique=True, null=True, blank=True, editable=False
     )
+    # Made by simulate_study, not by a clinic: see StudyPhase.
+    is_test_data = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(excluded_fields=["opt_out_key"])
 

@@ -43,6 +43,7 @@ from participants.models import (
     Site,
     StaffMembership,
     Study,
+    StudyPhase,
     Timepoint,
     TimepointInstrument,
     Visit,
@@ -190,7 +191,8 @@ class DemoLogin:
 @transaction.atomic
 def seed_reference_study() -> Study:
     study, _ = Study.objects.update_or_create(
-        slug=REFERENCE_STUDY["slug"], defaults=REFERENCE_STUDY
+        slug=REFERENCE_STUDY["slug"],
+        defaults={**REFERENCE_STUDY, "phase": StudyPhase.PRODUCTION},
     )
     for code, name in REFERENCE_SITES:
         Site.objects.update_or_create(study=study, code=code, defaults={"name": name})
