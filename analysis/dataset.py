@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import pandas as pd
 from django.db.models import QuerySet
 
-from instruments.definitions import Definition, Item
+from instruments.definitions import (
+    SINGLE_CHOICE_TYPES,
+    Definition,
+    Item,
+    analysed_items,
+)
 from instruments.models import InstrumentVersion, Response, ResponseStatus
 from participants.enrolment import characteristics_instrument_slug, protocol_links
 from participants.models import Participant, ParticipantStatus, Site, Study
@@ -24,8 +29,6 @@ LEADING_VARIABLES = {
     "status": "Participant status",
     "enrolled_on": "Date enrolled",
 }
-NUMERIC_ITEM_TYPES = frozenset({"integer", "decimal", "rating", "calc"})
-SINGLE_CHOICE_TYPES = frozenset({"radio", "dropdown", "yesno"})
 
 
 @dataclass(frozen=True)
@@ -197,30 +200,6 @@ def score_label(definition: Definition, score: str, timepoint: str) -> str:
 
 def ticked_label(item: Item, choice: str) -> str:
     return f"{item.label}: {choice}"
-
-
-def analysed_items(definition: Definition) -> list[Item]:
-    """Items that become variables: numbers, choices and calculated values.
-
-    Left out: identifiers (a date of birth), free text (which may name people)
-    and the inputs of a calculation, whose result is the variable.
-    """
-    inputs = {
-        name
-        for expression in definition.calculations.values()
-        for name, _ in expression.fields()
-    }
-    return [
-        item
-        for item in definition.items()
-        if not item.identifier
-        and item.name not in inputs
-        and (
-            item.type in NUMERIC_ITEM_TYPES
-            or item.type in SINGLE_CHOICE_TYPES
-            or item.type == "checkbox"
-        )
-    ]
 
 
 def missing_report(frame: pd.DataFrame) -> pd.DataFrame:

@@ -74,7 +74,6 @@ def measure(size: int) -> dict[str, float]:
     from studyportal import demo
 
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     user = get_user_model().objects.create_user("bench-investigator")
     started = time.perf_counter()
     build(study, size, user)

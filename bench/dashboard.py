@@ -221,7 +221,6 @@ def run(sizes: list[int], rounds: int) -> None:
     from tests.factories import coordinator
 
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     user = coordinator(study)
     client = Client()
     client.force_login(user)

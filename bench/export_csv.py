@@ -205,7 +205,6 @@ def measure(target: int) -> None:
     from studyportal import demo
 
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     user = get_user_model().objects.create_user("bench-clinic")
     started = time.perf_counter()
     rows = build(study, target, user)

@@ -274,7 +274,6 @@ def seed(count: int) -> list[str]:
     from tests.questionnaire.conftest import enrol_participant
 
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     tokens = []
     for i in range(count):
         participant = enrol_participant(

@@ -84,7 +84,6 @@ def run(rounds: int) -> None:
     from tests.questionnaire.conftest import PAIN, enrol_participant
 
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     visit = enrol_participant(study).visits.get(timepoint__code="baseline")
     base = links.questionnaire_path(links.issue_token(visit))
     page_url = f"{base}1/"

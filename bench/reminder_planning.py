@@ -44,7 +44,6 @@ def run(sizes: list[int], due: int) -> None:
     from studyportal import demo
 
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     reminders.policy_for(study)
     print(
         f"database: {connection.vendor}, batch of the planner: {reminders.PLAN_BATCH}"

@@ -96,3 +96,25 @@ def latest_version(slug: str) -> InstrumentVersion:
         .order_by("-number")[:1]
         .get()
     )
+
+
+def library() -> dict[str, Definition]:
+    """Every instrument a study may use, by slug: the latest stored version of
+    each, and the shipped files not yet stored."""
+    found = _latest_each()
+    for definition in load_definitions(shipped_definition_files()):
+        found.setdefault(definition.slug, definition)
+    return found
+
+
+def shipped_and_stored_slugs() -> set[str]:
+    return set(library())
+
+
+def _latest_each() -> dict[str, Definition]:
+    latest: dict[str, Definition] = {}
+    for version in InstrumentVersion.objects.select_related("instrument").order_by(
+        "instrument_id", "number"
+    ):
+        latest[version.instrument.slug] = version.parsed
+    return latest

@@ -48,6 +48,9 @@ NUMERIC_TYPES = frozenset(
     {"radio", "dropdown", "yesno", "rating", "integer", "decimal"}
 )
 YES_NO_CHOICES = (("1", "Yes"), ("0", "No"))
+# Items that become variables of a study's data, by type (see analysed_items).
+NUMERIC_ITEM_TYPES = frozenset({"integer", "decimal", "rating", "calc"})
+SINGLE_CHOICE_TYPES = frozenset({"radio", "dropdown", "yesno"})
 MAX_RATING_POINTS = 101
 
 
@@ -482,3 +485,27 @@ def _check_score(score: Score, definition: Definition) -> Iterator[str]:
         yield f"{where}: min_answered is larger than the number of items"
     if score.prorate and score.method != "sum":
         yield f"{where}: prorating applies to sums (a mean already uses answered items)"
+
+
+def analysed_items(definition: Definition) -> list[Item]:
+    """Items that become variables: numbers, choices and calculated values.
+
+    Left out: identifiers (a date of birth), free text (which may name people)
+    and the inputs of a calculation, whose result is the variable.
+    """
+    inputs = {
+        name
+        for expression in definition.calculations.values()
+        for name, _ in expression.fields()
+    }
+    return [
+        item
+        for item in definition.items()
+        if not item.identifier
+        and item.name not in inputs
+        and (
+            item.type in NUMERIC_ITEM_TYPES
+            or item.type in SINGLE_CHOICE_TYPES
+            or item.type == "checkbox"
+        )
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import zoneinfo
 from dataclasses import dataclass
@@ -13,13 +14,14 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from instruments import answers as answer_rules
-from instruments import catalogue, questionnaire
-from instruments.models import Instrument, Response, ResponseMode, ResponseStatus
+from instruments import questionnaire
+from instruments.models import Response, ResponseMode, ResponseStatus
 from instruments.responses import scores_for
 from participants import (
     consent,
     enrolment,
     messaging,
+    protocol,
     reminders,
     schedule,
     withdrawal,
@@ -28,11 +30,8 @@ from participants import (
 from participants.contacts import ContactDetails
 from participants.models import (
     Channel,
-    ConsentForm,
     ConsentMethod,
-    ConsentStatement,
     DeclineReason,
-    EligibilityCriterion,
     LostReason,
     MessageStatus,
     OutboundMessage,
@@ -40,12 +39,9 @@ from participants.models import (
     ParticipantStatus,
     Role,
     ScreeningOutcome,
-    Site,
     StaffMembership,
     Study,
     StudyPhase,
-    Timepoint,
-    TimepointInstrument,
     Visit,
     VisitStatus,
     WithdrawalReason,
@@ -55,131 +51,13 @@ from studyportal import synthetic
 
 DEMO_PASSWORD = "studyportal-demo"
 
-REFERENCE_STUDY = {
-    "slug": "back-pain-partnership",
-    "name": "Partnership and self-management in chronic back pain",
-    "short_name": "Back Pain Partnership",
-    "description": (
-        "A mixed-methods cohort of adults with chronic back pain referred to pain "
-        "management clinics: does patient-professional partnership predict "
-        "self-management ability after accounting for pain and other factors?"
-    ),
-    "recruitment_target": 147,
-    "reference": "Fu et al., Eur J Pain 2018, doi:10.1002/ejp.1210",
-    "contact_email": "backpain.study@example.invalid",
-    "contact_phone": "0113 496 0000",
-}
-
-REFERENCE_SITES = [
-    ("LDS", "Leeds Pain Management Clinic"),
-    ("SHF", "Sheffield Pain Management Clinic"),
-    ("YRK", "York Pain Management Clinic"),
-]
-
-REFERENCE_TIMEPOINTS = [
-    # code, label, order, offset_days, window_before_days, window_after_days
-    ("baseline", "Baseline", 1, 0, 0, 14),
-    ("followup", "3-month follow-up", 2, 90, 14, 14),
-]
+# The reference study is a protocol file like any other study's.
+REFERENCE_PROTOCOL = protocol.STUDIES_DIR / "back_pain_partnership.yaml"
 
 
-REFERENCE_CRITERIA = [
-    ("adult", "Aged 18 or over"),
-    ("back_pain_3_months", "Back pain for 3 months or more"),
-    ("referred", "Referred to the pain management clinic"),
-    ("english", "Able to complete questionnaires in English"),
-    ("no_red_flags", "No suspected serious pathology (no red flags)"),
-]
-
-REFERENCE_CONSENT = {
-    "title": "Consent to take part",
-    "introduction": (
-        "You have read the participant information sheet and had the chance to ask "
-        "questions. Taking part is voluntary: you can stop at any time without giving "
-        "a reason, and your care will not be affected."
-    ),
-    "statements": [
-        # code, kind, text, required
-        (
-            "take_part",
-            ConsentStatement.Kind.TAKE_PART,
-            "I agree to take part in this study and to answer questionnaires now "
-            "and in about three months.",
-            True,
-        ),
-        (
-            "follow_up",
-            ConsentStatement.Kind.FOLLOW_UP,
-            "I agree to be contacted by email, text message or phone about the "
-            "follow-up questionnaire.",
-            True,
-        ),
-        (
-            "interview",
-            ConsentStatement.Kind.INTERVIEW,
-            "I would be willing to be interviewed later about my experience of "
-            "managing my back pain.",
-            False,
-        ),
-        (
-            "keep_data",
-            ConsentStatement.Kind.KEEP_DATA,
-            "I understand that if I withdraw, the answers I have already given may "
-            "still be used unless I ask for them to be removed.",
-            True,
-        ),
-    ],
-}
-
-REFERENCE_SCHEDULE = {
-    "baseline": [
-        "baseline_characteristics",
-        "pain_severity",
-        "partnership",
-        "self_management",
-        "anxiety_depression",
-    ],
-    "followup": [
-        "pain_severity",
-        "partnership",
-        "self_management",
-        "anxiety_depression",
-    ],
-}
-
-
-@transaction.atomic
-def seed_reference_protocol(study: Study) -> None:
-    """Eligibility checklist, consent form and what each timepoint collects."""
-    for order, (code, text) in enumerate(REFERENCE_CRITERIA, start=1):
-        EligibilityCriterion.objects.update_or_create(
-            study=study, code=code, defaults={"text": text, "order": order}
-        )
-    form, _ = ConsentForm.objects.get_or_create(
-        study=study,
-        version=1,
-        defaults={
-            "title": REFERENCE_CONSENT["title"],
-            "introduction": REFERENCE_CONSENT["introduction"],
-        },
-    )
-    for order, (code, kind, text, required) in enumerate(
-        REFERENCE_CONSENT["statements"], start=1
-    ):
-        ConsentStatement.objects.get_or_create(
-            form=form,
-            code=code,
-            defaults={"kind": kind, "text": text, "required": required, "order": order},
-        )
-    catalogue.load_shipped()
-    for code, slugs in REFERENCE_SCHEDULE.items():
-        timepoint = study.timepoints.get(code=code)
-        for order, slug in enumerate(slugs, start=1):
-            TimepointInstrument.objects.update_or_create(
-                timepoint=timepoint,
-                instrument=Instrument.objects.get(slug=slug),
-                defaults={"order": order},
-            )
+@functools.cache
+def reference_protocol() -> protocol.Protocol:
+    return protocol.read_file(REFERENCE_PROTOCOL)
 
 
 @dataclass(frozen=True)
@@ -190,24 +68,10 @@ class DemoLogin:
 
 @transaction.atomic
 def seed_reference_study() -> Study:
-    study, _ = Study.objects.update_or_create(
-        slug=REFERENCE_STUDY["slug"],
-        defaults={**REFERENCE_STUDY, "phase": StudyPhase.PRODUCTION},
-    )
-    for code, name in REFERENCE_SITES:
-        Site.objects.update_or_create(study=study, code=code, defaults={"name": name})
-    for code, label, order, offset, before, after in REFERENCE_TIMEPOINTS:
-        Timepoint.objects.update_or_create(
-            study=study,
-            code=code,
-            defaults={
-                "label": label,
-                "order": order,
-                "offset_days": offset,
-                "window_before_days": before,
-                "window_after_days": after,
-            },
-        )
+    """The reference study as its protocol file declares it, collecting data."""
+    study = protocol.load(reference_protocol(), note="Demo").study
+    Study.objects.filter(pk=study.pk).update(phase=StudyPhase.PRODUCTION)
+    study.refresh_from_db()
     return study
 
 

@@ -33,7 +33,6 @@ def reference_study(db):
     from studyportal import demo
 
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     return study
 
 
@@ -51,7 +50,6 @@ def demo_cohort(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock(), transaction.atomic():
         study = demo.seed_reference_study()
-        demo.seed_reference_protocol(study)
         demo.seed_demo_users(study)
         demo.seed_demo_participants(study, today=timezone.localdate())
         yield study.pk

@@ -16,7 +16,6 @@ def coded_cohort(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock(), transaction.atomic():
         study = demo.seed_reference_study()
-        demo.seed_reference_protocol(study)
         demo.seed_demo_users(study)
         today = timezone.localdate()
         demo.seed_demo_participants(study, today=today)

@@ -16,7 +16,6 @@ from tests.factories import StudyFactory, clinic_staff, coordinator, investigato
 def study(db):
     catalogue.load_shipped()
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     return study
 
 

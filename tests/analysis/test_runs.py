@@ -15,7 +15,6 @@ from tests.factories import investigator
 @pytest.fixture
 def demo_study(db):
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     demo.seed_demo_users(study)
     demo.seed_demo_participants(study, today=timezone.localdate())
     return study

@@ -96,7 +96,6 @@ def test_site_can_be_added_as_a_covariate():
 @pytest.mark.django_db
 def test_run_analysis_prints_the_reference_results_as_json():
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     demo.seed_demo_users(study)
     demo.seed_demo_participants(study, today=timezone.localdate())
     out = StringIO()

@@ -120,7 +120,6 @@ def demo_data(transactional_db):
     from studyportal import demo
 
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     demo.seed_demo_users(study)
     demo.seed_demo_participants(study, today=timezone.localdate())
     return study

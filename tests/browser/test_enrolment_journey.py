@@ -14,7 +14,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def leeds_staff(transactional_db):
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     return clinic_staff(study.sites.get(code="LDS"))
 
 

@@ -22,7 +22,6 @@ def visit(transactional_db):
     from studyportal import demo
 
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     participant = enrol_participant(study)
     return participant.visits.get(timepoint__code="baseline")
 

@@ -23,7 +23,6 @@ def test_concurrent_enrolments_at_one_site_get_distinct_gap_free_study_ids():
     if connection.vendor != "postgresql":
         pytest.skip("row locks are only meaningful on PostgreSQL")
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     site = study.sites.get(code="LDS")
     staff = clinic_staff(site)
     screenings = [journeys.consented(site, staff) for _ in range(ENROLMENTS)]

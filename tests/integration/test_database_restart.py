@@ -42,7 +42,6 @@ from studyportal import demo
 from tests.questionnaire.conftest import enrol_participant
 
 study = demo.seed_reference_study()
-demo.seed_reference_protocol(study)
 tokens = [
     links.issue_token(
         enrol_participant(study, name=f"Pat{{n}} Example").visits.get(

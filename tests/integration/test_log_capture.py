@@ -38,7 +38,6 @@ CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 SEED = """
 from studyportal import demo
 study = demo.seed_reference_study()
-demo.seed_reference_protocol(study)
 demo.seed_demo_users(study)
 print(study.sites.get(code="LDS").pk)
 """

@@ -9,7 +9,6 @@ from tests.factories import clinic_staff, coordinator, investigator
 def protocol(db):
     """The reference study with its criteria, consent form and instruments."""
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     return study
 
 

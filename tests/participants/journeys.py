@@ -23,7 +23,10 @@ from participants.models import (
 )
 from studyportal import demo
 
-CRITERIA = [code for code, _ in demo.REFERENCE_CRITERIA]
+
+def criteria() -> list[str]:
+    return [criterion.code for criterion in demo.reference_protocol().eligibility]
+
 
 # Answers to the baseline_characteristics instrument that staff enter at enrolment.
 CHARACTERISTICS = {
@@ -39,7 +42,7 @@ def today() -> dt.date:
 
 
 def all_met(**overrides: bool) -> dict[str, bool]:
-    return {code: overrides.get(code, True) for code in CRITERIA}
+    return {code: overrides.get(code, True) for code in criteria()}
 
 
 def agreement(*, interview: bool = False, **overrides: bool) -> dict[str, bool]:
@@ -141,7 +144,7 @@ def screening_post(site: Site, **overrides) -> dict:
         "decline_reason": "",
         "decline_detail": "",
     }
-    data |= {f"criterion_{code}": "yes" for code in CRITERIA}
+    data |= {f"criterion_{code}": "yes" for code in criteria()}
     return data | overrides
 
 

@@ -30,15 +30,16 @@ def at(n: int, hour: int) -> dt.datetime:
 
 
 def reference_timepoint(code: str) -> Timepoint:
-    for tp_code, label, order, offset, before, after in demo.REFERENCE_TIMEPOINTS:
-        if tp_code == code:
+    timepoints = demo.reference_protocol().timepoints
+    for order, spec in enumerate(timepoints, start=1):
+        if spec.code == code:
             return Timepoint(
                 code=code,
-                label=label,
+                label=spec.label,
                 order=order,
-                offset_days=offset,
-                window_before_days=before,
-                window_after_days=after,
+                offset_days=spec.day,
+                window_before_days=spec.window_before,
+                window_after_days=spec.window_after,
             )
     raise LookupError(code)
 

@@ -21,7 +21,6 @@ def clear_rate_limits():
 @pytest.fixture
 def protocol(db):
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     return study
 
 

@@ -308,7 +308,6 @@ def _build_world(export_root) -> World:
     from tests.participants import journeys
 
     study = demo.seed_reference_study()
-    demo.seed_reference_protocol(study)
     demo.seed_demo_users(study)
     by_name = {user.username: user for user in get_user_model().objects.all()}
     users = {

@@ -16,7 +16,6 @@ class Command(BaseCommand):
         study = demo.seed_reference_study()
         logins = demo.seed_demo_users(study)
         loaded = catalogue.load_shipped()
-        demo.seed_reference_protocol(study)
         cohort = demo.seed_demo_participants(study, today=timezone.localdate())
         interviews = demo.seed_demo_interviews(study, today=timezone.localdate())
         self.stdout.write(self.style.SUCCESS(f"Study ready: {study.name}"))
