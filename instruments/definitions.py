@@ -165,6 +165,9 @@ class Score(Strict):
     reverse: list[str] = []
     min_answered: Annotated[int, Field(ge=1)] | None = None
     prorate: bool = False
+    # Each item counts as a percentage of its own range, so items on different
+    # scales weigh alike and a mean reads 0 to 100.
+    percent: bool = False
 
     @property
     def required_answers(self) -> int:
@@ -476,6 +479,11 @@ def _check_score(score: Score, definition: Definition) -> Iterator[str]:
             yield f"{where}: unknown item {name!r}"
         elif item.type not in NUMERIC_TYPES or item.numeric_range is None:
             yield f"{where}: item {name!r} has no numeric values to score"
+        elif score.percent and item.numeric_range[0] == item.numeric_range[1]:
+            yield (
+                f"{where}: item {name!r} has a single value, so it has no range "
+                "to count as a percentage"
+            )
     for name in score.reverse:
         if name not in score.items:
             yield f"{where}: reverse-coded item {name!r} is not one of its items"

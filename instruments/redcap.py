@@ -235,14 +235,28 @@ def _item_row(item: Item, form: str) -> dict[str, str]:
     return row
 
 
+def _score_term(score: Score, item: Item) -> str:
+    """One item as the score's calc row counts it: reversed, as a percentage."""
+    name = f"[{item.name}]"
+    low, high = item.numeric_range
+    if not score.percent:
+        if item.name in score.reverse:
+            return f"({_number(low + high)} - {name})"
+        return name
+    # Reversed, an item reaches (high - value) of its range; otherwise (value - low).
+    if item.name in score.reverse:
+        reached = f"({_number(high)} - {name})"
+    elif low > 0:
+        reached = f"({name} - {_number(low)})"
+    elif low < 0:
+        reached = f"({name} + {_number(-low)})"
+    else:
+        reached = name
+    return f"{reached} * 100 / {_number(high - low)}"
+
+
 def _score_row(score: Score, definition: Definition) -> dict[str, str]:
-    terms = []
-    for name in score.items:
-        if name in score.reverse:
-            low, high = definition.item(name).numeric_range
-            terms.append(f"({_number(low + high)} - [{name}])")
-        else:
-            terms.append(f"[{name}]")
+    terms = [_score_term(score, definition.item(name)) for name in score.items]
     payload = {"method": score.method, "items": score.items}
     if score.reverse:
         payload["reverse"] = score.reverse
@@ -250,6 +264,8 @@ def _score_row(score: Score, definition: Definition) -> dict[str, str]:
         payload["min_answered"] = score.min_answered
     if score.prorate:
         payload["prorate"] = True
+    if score.percent:
+        payload["percent"] = True
     row = dict.fromkeys(COLUMNS, "")
     row.update(
         {

@@ -3,7 +3,9 @@
 A score is the sum or mean of its items' numeric values, with reverse-coded items
 flipped within their range (low + high - value). When fewer than ``min_answered``
 items are answered the score is missing and says why. A prorated sum scales the
-answered items' sum up to the full number of items.
+answered items' sum up to the full number of items. A percent score counts
+each item, after reverse-coding, as the share of its range it reaches (0 at its
+lowest value, 100 at its highest), so a mean of such items reads 0 to 100.
 """
 
 from __future__ import annotations
@@ -63,9 +65,11 @@ def score_one(
         value = item_value(item, answers.get(name))
         if value is None:
             continue
+        low, high = item.numeric_range
         if name in score.reverse:
-            low, high = item.numeric_range
             value = low + high - value
+        if score.percent:
+            value = (value - low) * 100 / (high - low)
         values.append(value)
     answered, total = len(values), len(score.items)
     if answered < score.required_answers:

@@ -5,7 +5,12 @@ import textwrap
 import pytest
 
 from instruments import catalogue
-from instruments.definitions import DefinitionError, from_data, load_file
+from instruments.definitions import (
+    DefinitionError,
+    from_data,
+    load_file,
+    shipped_definition_files,
+)
 from instruments.models import Instrument, InstrumentVersion
 
 
@@ -168,6 +173,16 @@ def test_score_problems_are_named():
     assert any("prorating applies to sums" in p for p in problems)
 
 
+def test_a_percent_score_needs_items_with_a_range():
+    only = {"name": "only", "type": "radio", "choices": [{"code": 1, "label": "Yes"}]}
+    share = {"name": "share", "label": "Share", "method": "mean", "items": ["only"]}
+    data = with_items(only) | {"scores": [share | {"percent": True}]}
+    assert problems_of(data) == [
+        "score 'share': item 'only' has a single value, so it has no range to "
+        "count as a percentage"
+    ]
+
+
 def test_rating_limits_are_checked():
     data = with_items({"name": "r", "type": "rating", "min": 0, "max": 500})
     assert problems_of(data) == ["item 'r': a rating can have at most 101 points"]
@@ -234,7 +249,8 @@ def test_load_shipped_is_idempotent(db):
     second = catalogue.load_shipped()
     assert all(result.created for result in first)
     assert not any(result.created for result in second)
-    assert InstrumentVersion.objects.count() == len(first) == 5
+    assert InstrumentVersion.objects.count() == len(first)
+    assert len(first) == len(shipped_definition_files())
 
 
 def test_one_bad_file_loads_nothing(db, tmp_path, monkeypatch):

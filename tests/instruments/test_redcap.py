@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from instruments import catalogue, redcap
+from instruments import catalogue, expressions, redcap
 from instruments.definitions import (
     Definition,
     ItemType,
@@ -48,6 +48,7 @@ from instruments.redcap import (
     export_dictionary,
     import_dictionary,
 )
+from instruments.scoring import score_answers
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "redcap_export.csv"
 SHORT_COLUMNS = {
@@ -384,6 +385,53 @@ def test_scores_are_exported_as_calc_rows_redcap_can_compute():
     assert total[ANNOTATION].startswith(redcap.SCORE_TAG)
     assert wellbeing[CHOICES] == "mean((10 - [pain]), [mood_1], [consent])"
     assert list(rows)[-2:] == ["mood_total", "wellbeing"]
+
+
+PERCENT_SCORES = {
+    "slug": "shares",
+    "title": "Shares",
+    "sections": [
+        {
+            "items": [
+                {"name": "days", "type": "rating", "min": 0, "max": 7},
+                {
+                    "name": "grade",
+                    "type": "radio",
+                    "choices": [{"code": c, "label": f"G{c}"} for c in range(1, 6)],
+                },
+                {"name": "shift", "type": "rating", "min": -3, "max": 3},
+            ]
+        }
+    ],
+    "scores": [
+        {
+            "name": "share",
+            "label": "Share",
+            "method": "mean",
+            "items": ["days", "grade", "shift"],
+            "reverse": ["grade"],
+            "min_answered": 2,
+            "percent": True,
+        }
+    ],
+}
+
+
+def test_percent_scores_export_a_calc_redcap_computes_the_same_way():
+    definition = from_data(PERCENT_SCORES, source="shares")
+    row = exported_rows(definition)["share"]
+
+    assert row[CHOICES] == (
+        "mean([days] * 100 / 7, (5 - [grade]) * 100 / 4, ([shift] + 3) * 100 / 6)"
+    )
+    answers = {"days": "5", "grade": "2", "shift": "-1"}
+    calculated = expressions.parse(row[CHOICES]).evaluate(answers)
+    # 5 / 7 * 100 = 71.428571; (5 - 2) / 4 * 100 = 75; (-1 + 3) / 6 * 100 = 33.333333
+    assert round(calculated, 6) == score_answers(definition, answers)["share"].value
+    assert round(calculated, 6) == 59.920635
+    (imported,) = import_dictionary(export_dictionary(definition))
+    assert imported.scores[0].percent
+    assert imported.to_data() == definition.to_data()
 
 
 # ---------------------------------------------------------------------------
