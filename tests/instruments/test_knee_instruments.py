@@ -67,7 +67,9 @@ def form(slug: str, data: dict | None = None) -> InstrumentForm:
 def test_each_knee_instrument_loads_with_its_scores(slug):
     definition = load(slug)
     assert definition.slug == slug
-    assert definition.respondent == "patient"
+    # The characteristics are taken by staff at enrolment, as in every study.
+    expected = "staff" if slug == "knee_characteristics" else "patient"
+    assert definition.respondent == expected
     assert definition.title and definition.description and definition.minutes
     assert [score.name for score in definition.scores] == KNEE[slug]
 
