@@ -46,6 +46,7 @@ urlpatterns = [
         two_factor_views.verify,
         name="two_factor_verify",
     ),
+    path("setup/", include("participants.builder_urls")),
     path("instruments/", include("instruments.urls")),
     path("q/", include("instruments.patient_urls")),
     path("analysis/", include("analysis.urls")),

@@ -61,5 +61,10 @@ def test_staff_log_out_from_the_menu_on_a_phone(phone, demo_users):
 def test_admin_opens_study_set_up_from_home(page, demo_users):
     log_in_demo(page, "admin")
     page.get_by_role("link", name="Open study set-up").click()
+    page.get_by_role("heading", name="Study set-up").wait_for()
+    page.get_by_role("link", name="Back Pain Partnership").click()
+    page.get_by_role("heading", name="Protocol versions").wait_for()
+    page.goto("/")
+    page.get_by_role("link", name="User accounts and the Django admin").click()
     page.get_by_role("link", name="Studies").wait_for()
     assert "StudyPortal administration" in page.content()

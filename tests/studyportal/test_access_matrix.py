@@ -193,6 +193,28 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     "coding:joint_display": RESEARCH_TEAM,
     "coding:joint_display_csv": RESEARCH_TEAM,
     "coding:joint_display_xlsx": RESEARCH_TEAM,
+    # study set-up: administrators (coordinators only where the study lets them,
+    # which this one does not); a study one may not edit is not found.
+    "setup:index": ADMIN_ONLY,
+    **{
+        f"setup:{page}": {**only(**{r: 404 for r in STAFF_ROLES}), "admin": 200}
+        for page in (
+            "study",
+            "download",
+            "details",
+            "sites",
+            "timepoints",
+            "questionnaires",
+            "consent",
+            "eligibility",
+            "reminders",
+            "measures",
+            "team",
+        )
+    },
+    # POST only, checked before the study is looked up: nothing is revealed.
+    "setup:new_consent_version": only(**{role: 405 for role in STAFF_ROLES}),
+    "setup:remove_member": only(**{role: 405 for role in STAFF_ROLES}),
 }
 
 # A scanned paper consent form of the site-A participant.
@@ -418,7 +440,17 @@ def _build_world(export_root) -> World:
 
     on_participant = {"pk": participant.pk}
     on_visit = {"pk": participant.pk, "visit_pk": visit.pk}
+    on_study = {"slug": participant.study.slug}
     kwargs = {
+        **{
+            name: on_study
+            for name in EXPECTED
+            if name.startswith("setup:") and name != "setup:index"
+        },
+        "setup:remove_member": {
+            **on_study,
+            "pk": users["staff_a"].memberships.get().pk,
+        },
         "instruments:detail": {"slug": instrument.slug},
         "instruments:preview": {"slug": instrument.slug, "number": version.number},
         "instruments:dictionary": {"slug": instrument.slug, "number": version.number},

@@ -1,0 +1,122 @@
+"""The study builder's service: every change is a change to the protocol document.
+
+Each page of the builder edits one section of the document ``protocol.export``
+writes, and saving checks and loads the whole document through
+``protocol.load``: the same checks, versions and refusals as ``load_study``,
+so what the builder saves is exactly what ``export_study`` writes.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from participants import protocol
+from participants.models import Role, StaffMembership, Study
+from studyportal.errors import DomainError
+
+SECTIONS = {
+    "details": "Study details",
+    "sites": "Sites",
+    "timepoints": "Timepoints",
+    "questionnaires": "Questionnaires at each timepoint",
+    "consent": "Consent form",
+    "eligibility": "Eligibility criteria",
+    "reminders": "Reminders",
+    "measures": "Measures and analysis presets",
+    "team": "Team",
+}
+
+
+def may_edit(user, study: Study) -> bool:
+    """Administrators; coordinators of the study where it lets them."""
+    if user.is_superuser:
+        return True
+    return (
+        study.coordinators_edit_setup
+        and StaffMembership.objects.filter(
+            user=user, study=study, role=Role.COORDINATOR
+        ).exists()
+    )
+
+
+def editable_studies(user) -> QuerySet[Study]:
+    if user.is_superuser:
+        return Study.objects.all()
+    return Study.objects.filter(
+        Q(coordinators_edit_setup=True)
+        & Q(staff__user=user, staff__role=Role.COORDINATOR)
+    ).distinct()
+
+
+def document_of(study: Study) -> dict:
+    """A copy of the study's protocol document, to change and save."""
+    return copy.deepcopy(protocol.export(study))
+
+
+def save(document: dict, *, user, note: str) -> protocol.Loaded:
+    """Check and load ``document``; ProtocolError lists what stops it."""
+    return protocol.load(
+        protocol.from_data(document, source="The study"), user=user, note=note
+    )
+
+
+def starting_document(
+    *, slug: str, name: str, short_name: str, site_code: str, site_name: str
+) -> dict:
+    """The smallest study that works: one site, a baseline, a consent statement."""
+    return {
+        "slug": slug,
+        "name": name,
+        "short_name": short_name,
+        "sites": [{"code": site_code, "name": site_name}],
+        "timepoints": [
+            {"code": "baseline", "label": "Baseline", "day": 0, "window_after": 14}
+        ],
+        "consent": [
+            {
+                "version": 1,
+                "title": "Consent to take part",
+                "statements": [
+                    {
+                        "code": "take_part",
+                        "kind": "take_part",
+                        "text": "I agree to take part in this study.",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+@transaction.atomic
+def create_study(*, user, **details) -> Study:
+    if Study.objects.filter(slug=details["slug"]).exists():
+        raise DomainError("A study with this short address exists.", field="slug")
+    return save(starting_document(**details), user=user, note="Created").study
+
+
+def new_consent_version(document: dict) -> dict:
+    """The document with a new current consent version copied from the current one."""
+    changed = copy.deepcopy(document)
+    current = next(form for form in changed["consent"] if form["current"])
+    following = copy.deepcopy(current)
+    following["version"] = max(form["version"] for form in changed["consent"]) + 1
+    for form in changed["consent"]:
+        form["current"] = False
+    following["current"] = True
+    changed["consent"].append(following)
+    return changed
+
+
+@transaction.atomic
+def add_member(*, study: Study, user, role: str, site=None) -> StaffMembership:
+    """Give ``user`` a role in the study, at ``site`` for clinic staff."""
+    if role == Role.CLINIC_STAFF and site is None:
+        raise DomainError("Clinic staff work at a site: choose one.", field="site")
+    membership, _ = StaffMembership.objects.get_or_create(
+        user=user, study=study, role=role, site=site
+    )
+    return membership
