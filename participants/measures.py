@@ -64,3 +64,107 @@ def protocol_variables(protocol) -> Variables | None:
                 continue
             names |= {score.name for score in definition.scores}
     return Variables(characteristics, per_timepoint)
+
+
+# ---------------------------------------------------------------------------
+# A study's measures, as its protocol names them
+
+
+@dataclass(frozen=True)
+class KeyMeasure:
+    name: str  # as the protocol names it: an item or a score
+    label: str
+    instrument: str  # slug of the instrument that provides it
+    path: str  # key path inside a response, e.g. scores__pain_severity__value
+    column: str  # the variable in the study's data
+    is_score: bool
+
+
+def study_measures(study):
+    """The study's measures (participants.protocol.MeasuresSpec)."""
+    from participants.protocol import MeasuresSpec
+
+    return MeasuresSpec.model_validate(study.measures or {})
+
+
+def _first_timepoint_definitions(study) -> list[tuple[Definition, bool]]:
+    """(definition, taken at enrolment) for each instrument of the first timepoint."""
+    first = study.timepoints.order_by("order").first()
+    if first is None:
+        return []
+    found, staff_seen = [], False
+    for link in first.instruments.select_related("instrument").order_by("order"):
+        version = link.instrument.latest_version()
+        if version is None:
+            continue
+        definition = version.parsed
+        at_enrolment = definition.respondent == "staff" and not staff_seen
+        staff_seen = staff_seen or at_enrolment
+        found.append((definition, at_enrolment))
+    return found
+
+
+def key_measures(study) -> list[KeyMeasure]:
+    """The study's key measures at its first timepoint, in the protocol's order."""
+    first = study.timepoints.order_by("order").first()
+    if first is None:
+        return []
+    measures: dict[str, KeyMeasure] = {}
+    for definition, at_enrolment in _first_timepoint_definitions(study):
+        if at_enrolment:
+            for item in analysed_items(definition):
+                measures.setdefault(
+                    item.name,
+                    KeyMeasure(
+                        item.name,
+                        item.label,
+                        definition.slug,
+                        f"answers__{item.name}",
+                        item.name,
+                        False,
+                    ),
+                )
+            continue
+        for score in definition.scores:
+            measures.setdefault(
+                score.name,
+                KeyMeasure(
+                    score.name,
+                    score.label,
+                    definition.slug,
+                    f"scores__{score.name}__value",
+                    f"{first.code}_{score.name}",
+                    True,
+                ),
+            )
+    return [
+        measures[name]
+        for name in study_measures(study).key_measures
+        if name in measures
+    ]
+
+
+def characteristic(study, role: str) -> KeyMeasure | None:
+    """The characteristic the protocol names as ``role`` (sex, age, education)."""
+    name = getattr(study_measures(study).characteristics, role)
+    if not name:
+        return None
+    for definition, at_enrolment in _first_timepoint_definitions(study):
+        if not at_enrolment:
+            continue
+        for item in analysed_items(definition):
+            if item.name == name:
+                return KeyMeasure(
+                    name, item.label, definition.slug, f"answers__{name}", name, False
+                )
+    return None
+
+
+def table_one_columns(study) -> list[str]:
+    """Table 1: the characteristics for descriptive tables, then the key measures."""
+    chosen = study_measures(study).characteristics
+    columns = [name for _, name in chosen if name]
+    for measure in key_measures(study):
+        if measure.column not in columns:
+            columns.append(measure.column)
+    return columns

@@ -145,8 +145,8 @@ class StratumSpec(Strict):
 
 
 class Characteristics(Strict):
-    sex: str | None = None
     age: str | None = None
+    sex: str | None = None
     education: str | None = None
 
 
