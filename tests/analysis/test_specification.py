@@ -117,3 +117,14 @@ def test_run_analysis_prints_the_reference_results_as_json():
     assert 90 < followup["n"] <= 103
     first_block = {c["term"] for c in followup["blocks"][0]["coefficients"]}
     assert "baseline_selfmgmt_total" in first_block
+
+
+def test_the_reference_preset_comes_from_the_protocol_as_the_study_designed_it(db):
+    from analysis.presets import study_presets
+
+    study = demo.seed_reference_study()
+    preset = study_presets(study)["reference"]
+    assert preset.label == "The reference study's design"
+    assert [spec.as_dict() for spec in preset.specs] == [
+        spec.as_dict() for spec in reference_preset()
+    ]
