@@ -1,8 +1,8 @@
 """Coding transcripts in the browser, coder agreement and the joint display.
 
-Transcript pages are for those ``can_read_transcripts`` allows (others get
-404, so no text leaks); agreement and the joint display hold no transcript
-text and are open to the study's research team.
+Transcript pages are for those who may code the study's transcripts (others
+get 404, so no text leaks); agreement and the joint display hold no transcript
+text and are open to those who may see the joint display.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -30,6 +29,7 @@ from analysis.interviews import transcript_studies
 from analysis.joint_display import display_studies, joint_display
 from analysis.runs import pseudonym
 from participants.models import Study
+from studyportal import access
 from studyportal.errors import DomainError
 from studyportal.ids import parse_id
 from studyportal.spreadsheets import csv_response, xlsx_response
@@ -42,12 +42,6 @@ def _chosen_study(request, studies) -> Study:
         raise PermissionDenied("Your role does not give access to this page.")
     wanted = parse_id(request.GET.get("study"))
     return next((s for s in studies if s.pk == wanted), studies[0])
-
-
-def _render(request, template: str, context: dict) -> HttpResponse:
-    # The section's own navigation offers transcripts only to those who may code.
-    can_code = transcript_studies(request.user).exists()
-    return render(request, template, {**context, "can_code": can_code})
 
 
 def highlighted(text: str, segments) -> SafeString:
@@ -73,7 +67,7 @@ def highlighted(text: str, segments) -> SafeString:
 # Transcripts and coding
 
 
-@login_required
+@access.capability_required("code_transcripts")
 def transcript_list(request):
     studies = transcript_studies(request.user).order_by("name")
     if not studies:
@@ -97,7 +91,7 @@ def transcript_list(request):
         for transcript in transcripts
     ]
     rows.sort(key=lambda row: (row["coded_by_me"], row["label"]))
-    return _render(
+    return render(
         request,
         "coding/list.html",
         {"rows": rows, "studies": studies, "several": len(studies) > 1},
@@ -153,7 +147,7 @@ def transcript_detail(request, pk: int):
         "segments": segments,
         "memos": transcript.memos.filter(author=request.user),
     }
-    return _render(request, "coding/transcript.html", context)
+    return render(request, "coding/transcript.html", context)
 
 
 def _selected_passage(form: CodePassageForm, transcript: Transcript) -> str:
@@ -188,7 +182,7 @@ def remove_segment(request, pk: int):
 # The codebook
 
 
-@login_required
+@access.capability_required("code_transcripts")
 def codebook(request):
     studies = transcript_studies(request.user).order_by("name")
     study = _chosen_study(request, studies)
@@ -225,14 +219,14 @@ def codebook(request):
         "theme_form": theme_form,
         "code_form": code_form,
     }
-    return _render(request, "coding/codebook.html", context)
+    return render(request, "coding/codebook.html", context)
 
 
 # ---------------------------------------------------------------------------
 # Agreement and the joint display: no transcript text, the whole research team
 
 
-@login_required
+@access.capability_required("see_joint_display")
 def agreement(request):
     studies = display_studies(request.user).order_by("name")
     study = _chosen_study(request, studies)
@@ -246,7 +240,7 @@ def agreement(request):
             study, form.cleaned_data["coder_a"], form.cleaned_data["coder_b"]
         )
     context = {"study": study, "studies": studies, "form": form, "rows": rows}
-    return _render(request, "coding/agreement.html", context)
+    return render(request, "coding/agreement.html", context)
 
 
 def _display(request):
@@ -257,7 +251,7 @@ def _display(request):
     return study, studies, form, joint_display(study, coder=coder)
 
 
-@login_required
+@access.capability_required("see_joint_display")
 def joint_display_page(request):
     study, studies, form, display = _display(request)
     query = request.GET.urlencode()
@@ -276,10 +270,10 @@ def joint_display_page(request):
         ],
         "query": f"?{query}" if query else f"?study={study.pk}",
     }
-    return _render(request, "coding/joint_display.html", context)
+    return render(request, "coding/joint_display.html", context)
 
 
-@login_required
+@access.capability_required("see_joint_display")
 def joint_display_csv(request):
     study, _, _, display = _display(request)
     return csv_response(
@@ -287,7 +281,7 @@ def joint_display_csv(request):
     )
 
 
-@login_required
+@access.capability_required("see_joint_display")
 def joint_display_xlsx(request):
     study, _, _, display = _display(request)
     return xlsx_response(

@@ -7,7 +7,7 @@ from django import forms
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from analysis import codebook, downloads, exports, runs
+from analysis import codebook, downloads, exports
 from analysis.exports import DATE_MODES, FORMATS, LAYOUTS, ExportRequest
 from participants.enrolment import protocol_links
 from studyportal import access
@@ -113,17 +113,18 @@ class DownloadForm(forms.Form):
         return data
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("download_data")
 def index(request):
-    studies = list(runs.analysis_studies(request.user).order_by("name"))
+    studies = list(access.studies_for(request.user, "download_data").order_by("name"))
     if len(studies) == 1:
         return redirect("analysis:downloads", study_pk=studies[0].pk)
     return render(request, "analysis/download_studies.html", {"studies": studies})
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("download_data")
 def study_downloads(request, study_pk: int):
-    study = get_object_or_404(runs.analysis_studies(request.user), pk=study_pk)
+    studies = access.studies_for(request.user, "download_data")
+    study = get_object_or_404(studies, pk=study_pk)
     small_cells = exports.small_cells(study)
     form = DownloadForm(request.POST or None, study=study, small_cells=small_cells)
     if request.method == "POST" and form.is_valid():
@@ -146,7 +147,7 @@ def study_downloads(request, study_pk: int):
     return render(request, "analysis/downloads.html", context)
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("download_data")
 def download_detail(request, pk: int):
     download = get_object_or_404(downloads.downloads_for(request.user), pk=pk)
     choices = ExportRequest.from_dict(download.request).describe()
@@ -158,7 +159,7 @@ def download_detail(request, pk: int):
     return render(request, "analysis/download_detail.html", context)
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("download_data")
 def download_file(request, pk: int):
     download = get_object_or_404(downloads.downloads_for(request.user), pk=pk)
     path = downloads.stored_file(download)
@@ -172,7 +173,7 @@ def download_file(request, pk: int):
     )
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("download_data")
 @csp_update({"style-src": [codebook.CODEBOOK_STYLE_HASH]})
 def download_codebook(request, pk: int):
     download = get_object_or_404(downloads.downloads_for(request.user), pk=pk)
@@ -180,7 +181,7 @@ def download_codebook(request, pk: int):
     return HttpResponse(codebook.codebook_html(export))
 
 
-@access.role_required(*downloads.LOG_ROLES)
+@access.capability_required("see_download_log")
 def download_log(request):
     logged = downloads.log_for(request.user)[:500]
     rows = [(download, _summary(download)) for download in logged]

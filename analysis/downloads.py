@@ -23,24 +23,22 @@ from django.utils import timezone
 from analysis import export_formats, exports, waiting
 from analysis.exports import ExportError, ExportRequest
 from analysis.models import Download, DownloadStatus
-from analysis.runs import analysis_studies
-from participants.models import Role, Study
+from participants.models import Study
 from studyportal import access
 
-LOG_ROLES = (Role.COORDINATOR, access.ADMIN)
 PROGRESS_EVERY = 0.05  # of the rows: how often a worker reports progress
 
 
 def downloads_for(user) -> QuerySet[Download]:
-    """The files a user may fetch: their own, in studies they analyse."""
+    """The files a user may fetch: their own, in studies they download from."""
     return Download.objects.filter(
-        study__in=analysis_studies(user), requested_by=user
+        study__in=access.studies_for(user, "download_data"), requested_by=user
     ).select_related("study", "requested_by")
 
 
 def log_for(user) -> QuerySet[Download]:
-    """Every download of the studies a coordinator (or an admin) oversees."""
-    studies = access.studies_for(user, roles=(Role.COORDINATOR,))
+    """Every download of the studies whose download log the user keeps."""
+    studies = access.studies_for(user, "see_download_log")
     return Download.objects.filter(study__in=studies).select_related(
         "study", "requested_by"
     )

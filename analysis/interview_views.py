@@ -173,20 +173,16 @@ class TranscriptForm(DomainErrorMixin, forms.Form):
 # --- views -------------------------------------------------------------------
 
 
-@access.role_required(*interviews.LOG_ROLES)
+@access.capability_required("manage_interviews")
 def interview_list(request):
     has_transcript = Transcript.objects.filter(interview=OuterRef("pk"))
     log = interviews.interviews_for(request.user).annotate(
         has_transcript=Exists(has_transcript)
     )
-    context = {
-        "interviews": log,
-        "may_sample": sampling.sampling_studies(request.user).exists(),
-    }
-    return render(request, "interviews/list.html", context)
+    return render(request, "interviews/list.html", {"interviews": log})
 
 
-@access.role_required(*sampling.SAMPLING_ROLES)
+@access.capability_required("sample_interviewees")
 def samples(request):
     form = ProposeForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -212,13 +208,13 @@ def samples(request):
     return render(request, "interviews/samples.html", context)
 
 
-@access.role_required(*sampling.SAMPLING_ROLES)
+@access.capability_required("sample_interviewees")
 def sample_detail(request, pk: int):
     sample = get_object_or_404(sampling.samples_for(request.user), pk=pk)
     return _sample_page(request, sample)
 
 
-@access.role_required(*sampling.SAMPLING_ROLES)
+@access.capability_required("sample_interviewees")
 def swap_member(request, pk: int, member_pk: int):
     sample = get_object_or_404(sampling.samples_for(request.user), pk=pk)
     member = get_object_or_404(sample.members, pk=member_pk)
@@ -245,7 +241,7 @@ def swap_member(request, pk: int, member_pk: int):
     return _sample_page(request, sample, swap_forms={member.pk: form})
 
 
-@access.role_required(*sampling.SAMPLING_ROLES)
+@access.capability_required("sample_interviewees")
 def add_member(request, pk: int):
     sample = get_object_or_404(sampling.samples_for(request.user), pk=pk)
     if request.method != "POST":
@@ -267,7 +263,7 @@ def add_member(request, pk: int):
     return _sample_page(request, sample, add_form=form)
 
 
-@access.role_required(*sampling.SAMPLING_ROLES)
+@access.capability_required("sample_interviewees")
 def accept_sample(request, pk: int):
     sample = get_object_or_404(sampling.samples_for(request.user), pk=pk)
     if request.method != "POST":
@@ -311,7 +307,7 @@ def _sample_page(request, sample, *, swap_forms=None, add_form=None):
     return render(request, "interviews/sample.html", context)
 
 
-@access.role_required(*interviews.LOG_ROLES)
+@access.capability_required("manage_interviews")
 def interview_detail(request, pk: int):
     interview = get_object_or_404(interviews.interviews_for(request.user), pk=pk)
     form = InterviewForm(
@@ -328,7 +324,7 @@ def interview_detail(request, pk: int):
     return _interview_page(request, interview, log_form=form)
 
 
-@access.role_required(*interviews.LOG_ROLES)
+@access.capability_required("code_transcripts")
 def upload_transcript(request, pk: int):
     interview = get_object_or_404(interviews.interviews_for(request.user), pk=pk)
     if not interviews.can_read_transcripts(request.user, interview.participant.study):

@@ -22,12 +22,11 @@ from docx.table import Table
 
 from analysis import masking
 from analysis.interview_models import Interview, Transcript
-from participants.models import Role, Study
+from participants.models import Study
 from studyportal import access
 from studyportal.errors import DomainError
 from studyportal.text_files import NotText, decode_text
 
-LOG_ROLES = (Role.COORDINATOR, Role.QUALITATIVE, access.ADMIN)
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 UPLOAD_TYPES = (".txt", ".docx")
 # A transcript's text, however it arrives; 2 MB of plain text, as the upload.
@@ -37,22 +36,21 @@ MAX_DOCX_UNPACKED_BYTES = 20 * 1024 * 1024
 
 
 def interviews_for(user) -> QuerySet[Interview]:
-    """Interviews the user may see in the log: coordinators', qualitative
-    researchers' (at their sites, or all sites of their study) and admins'."""
-    sites = access.sites_for(user, roles=(Role.COORDINATOR, Role.QUALITATIVE))
+    """Interviews the user may see in the log: at the sites where they manage
+    interviews (a site, or all sites of their study)."""
+    sites = access.sites_for(user, "manage_interviews")
     return Interview.objects.filter(participant__site__in=sites).select_related(
         "participant", "participant__site", "interviewer"
     )
 
 
 def transcript_studies(user) -> QuerySet[Study]:
-    """Studies whose transcripts the user may read: as a qualitative
-    researcher of the study, or as an administrator."""
-    return access.studies_for(user, roles=(Role.QUALITATIVE,))
+    """Studies whose transcripts the user may read, code and upload."""
+    return access.studies_for(user, "code_transcripts")
 
 
 def can_read_transcripts(user, study: Study) -> bool:
-    return transcript_studies(user).filter(pk=study.pk).exists()
+    return access.can(user, "code_transcripts", study=study)
 
 
 def interviewers_for(study: Study) -> QuerySet:

@@ -16,11 +16,8 @@ from analysis import sampling
 from analysis.dataset import build_dataset
 from analysis.interview_models import CodedSegment, Theme, Transcript
 from analysis.runs import pseudonym
-from participants.models import Role, Study
+from participants.models import Study
 from studyportal import access
-
-# Those who may see the display: it holds themes and scores, never transcript text.
-DISPLAY_ROLES = (Role.INVESTIGATOR, Role.QUALITATIVE, Role.COORDINATOR)
 
 # (dataset score, label): each shown at baseline, at follow-up and as the change.
 SCORES = [
@@ -34,8 +31,9 @@ NO_TERTILE = "unknown"
 
 
 def display_studies(user) -> QuerySet[Study]:
-    """Studies whose joint display the user may see (as a team member or admin)."""
-    return access.studies_for(user, roles=DISPLAY_ROLES)
+    """Studies whose joint display the user may see: it holds themes and scores,
+    never transcript text."""
+    return access.studies_for(user, "see_joint_display")
 
 
 def score_columns() -> list[tuple[str, str]]:

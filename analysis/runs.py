@@ -33,14 +33,13 @@ from analysis.specification import (
     ModelSpec,
     run_models,
 )
-from participants.models import Role, Study
+from participants.models import Study
 from studyportal import access
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("django", "pandas", "statsmodels", "numpy")
 COEFFICIENT_FIELDS = ("b", "se", "beta", "t", "p", "ci_low", "ci_high", "vif")
 TABLE_HEADER = ("model", "block", "term", "label", *COEFFICIENT_FIELDS)
-ANALYSIS_ROLES = (Role.INVESTIGATOR, access.ADMIN)
 BROKER_UNREACHABLE_STEP = (
     "Waiting: the task queue cannot be reached just now; the run starts by itself "
     "when it is back"
@@ -48,8 +47,8 @@ BROKER_UNREACHABLE_STEP = (
 
 
 def analysis_studies(user) -> QuerySet[Study]:
-    """Studies whose analysis the user may run and read: as investigator or admin."""
-    return access.studies_for(user, roles=(Role.INVESTIGATOR,))
+    """Studies whose analysis the user may run and read."""
+    return access.studies_for(user, "analyse")
 
 
 def runs_for(user) -> QuerySet[AnalysisRun]:

@@ -22,7 +22,6 @@ from participants.models import (
     ConsentStatement,
     Participant,
     ParticipantStatus,
-    Role,
     Study,
 )
 from studyportal import access
@@ -45,12 +44,11 @@ TERTILES = ("low", "middle", "high")
 CHANGES = ("improved", "not improved", "no follow-up", "change unknown")
 EVERYONE = "everyone who agreed to interview"
 SEPARATOR = " · "
-SAMPLING_ROLES = (Role.COORDINATOR, access.ADMIN)
 
 
 def sampling_studies(user) -> QuerySet[Study]:
     """Studies whose interview samples the user may propose and settle."""
-    return access.studies_for(user, roles=(Role.COORDINATOR,))
+    return access.studies_for(user, "sample_interviewees")
 
 
 def samples_for(user) -> QuerySet[InterviewSample]:

@@ -19,7 +19,7 @@ from studyportal.ids import parse_id
 from studyportal.spreadsheets import CSV_CONTENT_TYPE, csv_response, xlsx_response
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("analyse")
 def run_list(request):
     form = StartRunForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -37,7 +37,7 @@ def run_list(request):
     return render(request, "analysis/run_list.html", context)
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("analyse")
 def specify(request, study_pk: int):
     """Build a specification by hand, from scratch or from an earlier run."""
     study = get_object_or_404(runs.analysis_studies(request.user), pk=study_pk)
@@ -75,14 +75,14 @@ def _starting_point(request, study, baseline_code: str) -> dict:
     return {}
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("analyse")
 @require_POST
 def run_again(request, pk: int):
     run = get_object_or_404(runs.runs_for(request.user), pk=pk)
     return redirect(runs.request_again(run, user=request.user))
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("analyse")
 def run_detail(request, pk: int):
     run = get_object_or_404(runs.runs_for(request.user), pk=pk)
     context = {
@@ -103,7 +103,7 @@ def _download_name(run: AnalysisRun, extension: str) -> str:
     return f"{run.study.slug}-analysis-{run.pk}-tables.{extension}"
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("analyse")
 def tables_csv(request, pk: int):
     run = _finished_run(request, pk)
     return csv_response(
@@ -113,7 +113,7 @@ def tables_csv(request, pk: int):
     )
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("analyse")
 def tables_xlsx(request, pk: int):
     run = _finished_run(request, pk)
     rows = runs.coefficient_rows(run.results)
@@ -276,17 +276,17 @@ def _diagnostics(request, pk: int, name: str, fmt: str):
     return _attachment(body, content_type, file_name)
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("analyse")
 def diagnostics_svg(request, pk: int, name: str):
     return _diagnostics(request, pk, name, "svg")
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("analyse")
 def diagnostics_png(request, pk: int, name: str):
     return _diagnostics(request, pk, name, "png")
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("analyse")
 def data_csv(request, pk: int):
     from analysis import reproduce
 
@@ -302,7 +302,7 @@ def data_csv(request, pk: int):
     )
 
 
-@access.role_required(*runs.ANALYSIS_ROLES)
+@access.capability_required("analyse")
 def reproduce_r(request, pk: int):
     from analysis import reproduce
 

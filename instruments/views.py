@@ -9,19 +9,16 @@ from instruments import catalogue, redcap, scoring
 from instruments.forms import InstrumentForm
 from instruments.models import Instrument, InstrumentVersion
 from instruments.uploads import DictionaryUploadForm
-from participants.models import Role
-from studyportal.access import ADMIN, role_required
-
-STAFF_ROLES = (Role.CLINIC_STAFF, Role.COORDINATOR, Role.INVESTIGATOR, ADMIN)
+from studyportal.access import capability_required
 
 
-@role_required(*STAFF_ROLES)
+@capability_required("view_instruments")
 def instrument_list(request):
     instruments = Instrument.objects.prefetch_related("versions")
     return render(request, "instruments/list.html", {"instruments": instruments})
 
 
-@role_required(*STAFF_ROLES)
+@capability_required("view_instruments")
 def instrument_detail(request, slug):
     instrument = get_object_or_404(Instrument, slug=slug)
     versions = instrument.versions.order_by("-number")
@@ -35,7 +32,7 @@ def instrument_detail(request, slug):
     return render(request, "instruments/detail.html", context)
 
 
-@role_required(*STAFF_ROLES)
+@capability_required("view_instruments")
 def instrument_preview(request, slug, number):
     version = get_object_or_404(
         InstrumentVersion.objects.select_related("instrument"),
@@ -61,7 +58,7 @@ def instrument_preview(request, slug, number):
     return render(request, "instruments/preview.html", context)
 
 
-@role_required(*STAFF_ROLES)
+@capability_required("view_instruments")
 def dictionary_download(request, slug, number):
     """The data dictionary for people: safe to open in a spreadsheet."""
     version = get_object_or_404(InstrumentVersion, instrument__slug=slug, number=number)
@@ -71,7 +68,7 @@ def dictionary_download(request, slug, number):
     )
 
 
-@role_required(ADMIN)
+@capability_required("manage_instruments")
 def dictionary_round_trip(request, slug, number):
     """The data dictionary verbatim, for importing back into REDCap."""
     version = get_object_or_404(InstrumentVersion, instrument__slug=slug, number=number)
@@ -87,7 +84,7 @@ def _csv_attachment(text: str, filename: str) -> HttpResponse:
     return response
 
 
-@role_required(ADMIN)
+@capability_required("manage_instruments")
 def dictionary_upload(request):
     problems = []
     if request.method == "POST":

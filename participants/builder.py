@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import copy
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from participants import protocol
-from participants.models import Role, StaffMembership, Study
+from participants.models import StaffMembership, Study
+from studyportal import access
 from studyportal.errors import DomainError
 
 SECTIONS = {
@@ -31,24 +33,11 @@ SECTIONS = {
 
 
 def may_edit(user, study: Study) -> bool:
-    """Administrators; coordinators of the study where it lets them."""
-    if user.is_superuser:
-        return True
-    return (
-        study.coordinators_edit_setup
-        and StaffMembership.objects.filter(
-            user=user, study=study, role=Role.COORDINATOR
-        ).exists()
-    )
+    return access.can(user, "edit_study_setup", study=study)
 
 
 def editable_studies(user) -> QuerySet[Study]:
-    if user.is_superuser:
-        return Study.objects.all()
-    return Study.objects.filter(
-        Q(coordinators_edit_setup=True)
-        & Q(staff__user=user, staff__role=Role.COORDINATOR)
-    ).distinct()
+    return access.studies_for(user, "edit_study_setup")
 
 
 def document_of(study: Study) -> dict:
@@ -114,9 +103,17 @@ def new_consent_version(document: dict) -> dict:
 @transaction.atomic
 def add_member(*, study: Study, user, role: str, site=None) -> StaffMembership:
     """Give ``user`` a role in the study, at ``site`` for clinic staff."""
-    if role == Role.CLINIC_STAFF and site is None:
-        raise DomainError("Clinic staff work at a site: choose one.", field="site")
-    membership, _ = StaffMembership.objects.get_or_create(
+    membership = StaffMembership.objects.filter(
         user=user, study=study, role=role, site=site
-    )
+    ).first()
+    if membership is not None:
+        return membership
+    membership = StaffMembership(user=user, study=study, role=role, site=site)
+    try:
+        membership.full_clean()
+    except ValidationError as error:
+        field, problems = next(iter(error.message_dict.items()))
+        where = None if field == "__all__" else field
+        raise DomainError(problems[0], field=where) from None
+    membership.save()
     return membership

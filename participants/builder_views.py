@@ -14,6 +14,7 @@ from instruments import catalogue
 from participants import builder, measures, protocol
 from participants import builder_forms as bf
 from participants.models import StaffMembership, Study
+from studyportal import access
 from studyportal.errors import DomainError
 
 
@@ -49,9 +50,10 @@ def _save(request, document: dict, section: str):
 @login_required
 def index(request):
     studies = builder.editable_studies(request.user).order_by("name")
-    if not request.user.is_superuser and not studies.exists():
+    creates = access.can(request.user, "administer")
+    if not creates and not studies.exists():
         raise PermissionDenied("Only administrators set studies up.")
-    form = bf.NewStudyForm(request.POST or None) if request.user.is_superuser else None
+    form = bf.NewStudyForm(request.POST or None) if creates else None
     if request.method == "POST":
         if form is None:
             raise PermissionDenied("Only administrators create studies.")
@@ -110,7 +112,7 @@ def _page(request, study, section, form, **extra):
 def details(request, slug: str):
     study = _study(request, slug)
     document = builder.document_of(study)
-    admin = request.user.is_superuser
+    admin = access.can(request.user, "administer")
     form = bf.DetailsForm(request.POST or None, initial=document, admin=admin)
     problems = []
     if request.method == "POST" and form.is_valid():

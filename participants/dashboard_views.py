@@ -28,10 +28,6 @@ from participants.models import (
 from studyportal import access
 from studyportal.spreadsheets import neutralise
 
-DASHBOARD_ROLES = (access.Role.CLINIC_STAFF, access.Role.COORDINATOR, access.ADMIN)
-CONSORT_ROLES = (*DASHBOARD_ROLES, access.Role.INVESTIGATOR)
-TRACKER_ROLES = (access.Role.COORDINATOR, access.ADMIN)
-
 
 class DashboardFilterForm(forms.Form):
     study = forms.ModelChoiceField(queryset=Study.objects.none(), required=False)
@@ -92,25 +88,22 @@ class DashboardFilterForm(forms.Form):
         )
 
 
-def _filter_form(request, roles: tuple[str, ...] | None) -> DashboardFilterForm:
+def _filter_form(request, capability: str) -> DashboardFilterForm:
     sites = list(
-        access.sites_for(request.user, roles=roles)
+        access.sites_for(request.user, capability)
         .select_related("study")
         .order_by("study_id", "code")
     )
     return DashboardFilterForm(request.GET or None, sites=sites)
 
 
-@access.role_required(*DASHBOARD_ROLES)
+@access.capability_required("see_retention")
 def dashboard(request):
-    form = _filter_form(request, access.PARTICIPANT_ROLES)
+    form = _filter_form(request, "see_retention")
     scope = form.scope()
     context = {"form": form, "scope": scope, "query": request.GET.urlencode()}
     if scope is not None:
         context |= _figures(scope)
-    context["can_download_tracker"] = bool(
-        access.roles_of(request.user) & set(TRACKER_ROLES)
-    )
     return render(request, "participants/dashboard.html", context)
 
 
@@ -151,8 +144,7 @@ def _figures(scope: retention.Scope) -> dict:
 
 
 def _consort_download(request, extension: str) -> HttpResponse:
-    # Investigators too: the figure holds aggregate numbers only.
-    form = _filter_form(request, None)
+    form = _filter_form(request, "download_consort")
     scope = form.scope()
     if scope is None:
         raise PermissionDenied("You have no sites in any study.")
@@ -173,12 +165,12 @@ def _consort_download(request, extension: str) -> HttpResponse:
     return response
 
 
-@access.role_required(*CONSORT_ROLES)
+@access.capability_required("download_consort")
 def consort_svg(request):
     return _consort_download(request, "svg")
 
 
-@access.role_required(*CONSORT_ROLES)
+@access.capability_required("download_consort")
 def consort_png(request):
     return _consort_download(request, "png")
 
@@ -188,10 +180,10 @@ class _Echo:
         return value
 
 
-@access.role_required(*TRACKER_ROLES)
+@access.capability_required("download_tracker")
 def tracker_csv(request):
     """One row per participant: study ID, visits, last message; no contact details."""
-    form = _filter_form(request, (access.Role.COORDINATOR,))
+    form = _filter_form(request, "download_tracker")
     scope = form.scope()
     if scope is None:
         raise PermissionDenied("You coordinate no sites.")

@@ -43,10 +43,6 @@ from participants.models import (
 from studyportal import access
 from studyportal.errors import DomainError
 
-ENROLLING = (access.Role.CLINIC_STAFF, access.ADMIN)
-FOLLOWING_UP = (access.Role.CLINIC_STAFF, access.Role.COORDINATOR, access.ADMIN)
-COORDINATING = (access.Role.COORDINATOR, access.ADMIN)
-
 
 def _screening_or_404(request, pk):
     allowed = access.screenings_for(request.user).filter(
@@ -65,14 +61,14 @@ def _participant_or_404(request, pk):
 # Screening, consent, enrolment
 
 
-@access.role_required(*ENROLLING)
+@access.capability_required("screen_and_enrol")
 def screening_list(request):
     records = access.screenings_for(request.user).select_related("site")
     page = Paginator(records, 50).get_page(request.GET.get("page"))
     return render(request, "participants/screening_list.html", {"page": page})
 
 
-@access.role_required(*ENROLLING)
+@access.capability_required("screen_and_enrol")
 def screening_new(request):
     sites = access.enrolment_sites(request.user)
     if not sites.exists():
@@ -106,7 +102,7 @@ def screening_new(request):
     return render(request, "participants/screening_form.html", {"form": form})
 
 
-@access.role_required(*ENROLLING)
+@access.capability_required("screen_and_enrol")
 def consent_take(request, pk):
     record = _screening_or_404(request, pk)
     if record.outcome not in (ScreeningOutcome.CONSENTING, ScreeningOutcome.CONSENTED):
@@ -162,7 +158,7 @@ def _take_consent(request, *, screening, participant, done, failed):
     return render(request, "participants/consent_form.html", context)
 
 
-@access.role_required(*ENROLLING)
+@access.capability_required("screen_and_enrol")
 def enrol(request, pk):
     record = _screening_or_404(request, pk)
     if record.outcome == ScreeningOutcome.ENROLLED:
@@ -223,9 +219,9 @@ def enrol(request, pk):
 # Participants
 
 
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("see_contact_details")
 def participant_list(request):
-    sites = access.sites_for(request.user, roles=access.PARTICIPANT_ROLES)
+    sites = access.sites_for(request.user, "see_contact_details")
     form = ParticipantFilterForm(request.GET or None, sites=sites)
     participants = access.participants_for(request.user).select_related("site")
     if form.is_valid():
@@ -257,7 +253,7 @@ def participant_list(request):
     return render(request, "participants/participant_list.html", context)
 
 
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("see_contact_details")
 def participant_detail(request, pk):
     participant = _participant_or_404(request, pk)
     contact = ParticipantContact.objects.filter(participant=participant).first()
@@ -277,16 +273,13 @@ def participant_detail(request, pk):
             (record, consent.stored_scan_kind(record))
             for record in participant.consents.select_related("form", "taken_by")
         ],
-        "can_enter_data": access.Role.CLINIC_STAFF in access.roles_of(request.user)
-        or request.user.is_superuser,
-        "is_coordinator": access.is_coordinator(request.user),
         "needs_reconsent": consent.needs_reconsent(participant),
     }
     return render(request, "participants/participant_detail.html", context)
 
 
 @require_http_methods(["GET"])
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("see_contact_details")
 def consent_scan(request, pk, consent_pk):
     """The scanned paper consent form, always as a download, and logged."""
     participant = _participant_or_404(request, pk)
@@ -309,7 +302,7 @@ def consent_scan(request, pk, consent_pk):
     return response
 
 
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("follow_up")
 def handover(request, pk):
     """After enrolment: questionnaire now on this device, by message, or by letter."""
     participant = _participant_or_404(request, pk)
@@ -332,7 +325,7 @@ def handover(request, pk):
     return render(request, "participants/handover.html", context)
 
 
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("follow_up")
 def letter(request, pk):
     """A printable letter with a fresh personal link and its QR code.
 
@@ -352,7 +345,7 @@ def letter(request, pk):
     return render(request, "participants/letter.html", context)
 
 
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("see_contact_details")
 def contact_edit(request, pk):
     participant = _participant_or_404(request, pk)
     contact = participant.contact
@@ -383,7 +376,7 @@ def contact_edit(request, pk):
     return render(request, "participants/contact_form.html", context)
 
 
-@access.role_required(*ENROLLING)
+@access.capability_required("enter_answers")
 def characteristics_edit(request, pk):
     participant = _participant_or_404(request, pk)
     slug = enrolment.characteristics_instrument_slug(participant)
@@ -394,7 +387,7 @@ def characteristics_edit(request, pk):
     return _staff_entry(request, participant, visit, instrument, ResponseMode.STAFF)
 
 
-@access.role_required(*ENROLLING)
+@access.capability_required("enter_answers")
 def paper_entry(request, pk, visit_pk, slug):
     """Staff type in a paper questionnaire, through the patient's own form."""
     participant = _participant_or_404(request, pk)
@@ -454,7 +447,7 @@ def _staff_entry(request, participant, visit, instrument, mode):
     return render(request, "participants/characteristics_form.html", context)
 
 
-@access.role_required(*ENROLLING)
+@access.capability_required("screen_and_enrol")
 def reconsent(request, pk):
     """Consent again to a newer consent form version."""
     participant = _participant_or_404(request, pk)
@@ -467,7 +460,7 @@ def reconsent(request, pk):
     )
 
 
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("follow_up")
 def withdraw(request, pk):
     participant = _participant_or_404(request, pk)
     if participant.status == ParticipantStatus.WITHDRAWN:
@@ -503,7 +496,7 @@ def withdraw(request, pk):
     return render(request, "participants/withdraw_form.html", context)
 
 
-@access.role_required(*COORDINATING)
+@access.capability_required("mark_lost_or_reactivate")
 def reactivate(request, pk):
     participant = _participant_or_404(request, pk)
     form = ReactivationForm(request.POST or None)
@@ -529,7 +522,7 @@ def reactivate(request, pk):
 
 
 @require_http_methods(["GET"])
-@access.role_required(*COORDINATING)
+@access.capability_required("see_history")
 def history(request, pk):
     participant = _participant_or_404(request, pk)
     context = {

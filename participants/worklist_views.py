@@ -25,12 +25,7 @@ from participants.models import (
     Timepoint,
     VisitStatus,
 )
-from participants.views import (
-    COORDINATING,
-    FOLLOWING_UP,
-    _participant_or_404,
-    _staff_entry,
-)
+from participants.views import _participant_or_404, _staff_entry
 from studyportal import access
 from studyportal.errors import DomainError
 
@@ -113,7 +108,7 @@ def _worklist_url(query: str) -> str:
 def _render_worklist(request, params: QueryDict, *, bound=None):
     """The work list page; ``bound`` is (visit id, form) to show a form's errors."""
     today = timezone.localdate()
-    sites = access.sites_for(request.user, roles=access.PARTICIPANT_ROLES)
+    sites = access.sites_for(request.user, "follow_up")
     filters = WorklistFilterForm(params or None, sites=sites)
     chosen = filters.cleaned_data if filters.is_valid() else {}
     visits = worklist.worklist_visits(
@@ -147,22 +142,21 @@ def _render_worklist(request, params: QueryDict, *, bound=None):
         "error_row": error_row,
         "query": without_page.urlencode(),
         "today": today,
-        "can_mark_lost": access.is_coordinator(request.user),
         "duplicates_to_review": (
             duplicates.pairs_to_review(request.user).count()
-            if access.is_coordinator(request.user)
+            if access.can(request.user, "review_duplicates")
             else 0
         ),
     }
     return render(request, "participants/worklist.html", context)
 
 
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("follow_up")
 def worklist_page(request):
     return _render_worklist(request, request.GET)
 
 
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("follow_up")
 @require_POST
 def attempt_new(request, pk, visit_pk):
     participant = _participant_or_404(request, pk)
@@ -197,7 +191,7 @@ def attempt_new(request, pk, visit_pk):
     return _render_worklist(request, QueryDict(back), bound=(visit.pk, form))
 
 
-@access.role_required(*COORDINATING)
+@access.capability_required("mark_lost_or_reactivate")
 def mark_lost(request, pk):
     participant = _participant_or_404(request, pk)
     if participant.status != ParticipantStatus.ACTIVE:
@@ -262,7 +256,7 @@ def _patient_instruments(visit):
     )
 
 
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("follow_up")
 def phone_interview(request, pk, visit_pk):
     participant, visit, elsewhere = _phone_visit_or_redirect(request, pk, visit_pk)
     if elsewhere:
@@ -276,7 +270,7 @@ def phone_interview(request, pk, visit_pk):
     return render(request, "participants/_worklist_phone.html", context)
 
 
-@access.role_required(*FOLLOWING_UP)
+@access.capability_required("follow_up")
 def phone_entry(request, pk, visit_pk, slug):
     """One questionnaire read out by phone and typed in by staff."""
     participant, visit, elsewhere = _phone_visit_or_redirect(request, pk, visit_pk)
@@ -290,7 +284,7 @@ def phone_entry(request, pk, visit_pk, slug):
     )
 
 
-@access.role_required(*COORDINATING)
+@access.capability_required("review_duplicates")
 def duplicate_list(request):
     """Possible duplicates found across clinics at enrolment, for review."""
     to_review = [
@@ -304,7 +298,7 @@ def duplicate_list(request):
     return render(request, "participants/duplicates.html", context)
 
 
-@access.role_required(*COORDINATING)
+@access.capability_required("review_duplicates")
 @require_POST
 def duplicate_review(request, pk):
     pair = get_object_or_404(

@@ -14,7 +14,6 @@ from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from participants.models import Role
 from studyportal import access, health
 
 
@@ -25,13 +24,10 @@ def home(request):
     studies = access.studies_for(user).prefetch_related("sites", "timepoints")
     context = {
         "roles": roles,
-        "is_clinic_staff": Role.CLINIC_STAFF in roles,
-        "is_coordinator": Role.COORDINATOR in roles,
-        "is_investigator": Role.INVESTIGATOR in roles,
-        "is_qualitative": Role.QUALITATIVE in roles,
-        "is_admin": access.ADMIN in roles,
+        # The page introduces each of the user's roles in turn (is_coordinator, ...).
+        **{f"is_{role}": role in roles for role in access.ALL_ROLES},
         "studies": studies,
-        "clinic_sites": access.sites_for(user, roles=(Role.CLINIC_STAFF,)),
+        "clinic_sites": access.sites_for(user, "screen_and_enrol"),
         "all_sites": access.sites_for(user).select_related("study"),
     }
     return render(request, "studyportal/home.html", context)

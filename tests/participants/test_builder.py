@@ -209,7 +209,7 @@ def test_the_team_page_gives_and_takes_roles(admin_client, reference_study):
     refused = admin_client.post(
         url, {"username": "newcomer", "role": Role.CLINIC_STAFF}
     )
-    assert "Clinic staff work at a site" in refused.content.decode()
+    assert "Clinic staff must belong to a site." in refused.content.decode()
     admin_client.post(
         url, {"username": "newcomer", "role": Role.CLINIC_STAFF, "site": site.pk}
     )

@@ -41,13 +41,14 @@ def test_study_wide_coordinator_sees_every_site_of_their_study_only(db):
     assert foreign not in access.sites_for(user)
 
 
-def test_roles_filter_limits_sites_to_that_role(db):
+def test_a_capability_limits_sites_to_the_memberships_that_carry_it(db):
     study = StudyFactory()
     own, other = SiteFactory(study=study), SiteFactory(study=study)
     user = clinic_staff(own)
     MembershipFactory(user=user, study=study, role=Role.INVESTIGATOR)
     assert set(access.sites_for(user)) == {own, other}
-    assert list(access.sites_for(user, roles=(Role.CLINIC_STAFF,))) == [own]
+    assert list(access.sites_for(user, "screen_and_enrol")) == [own]
+    assert set(access.sites_for(user, "analyse")) == {own, other}
 
 
 def test_user_without_membership_sees_nothing(db):

@@ -1,7 +1,9 @@
 """Who sees what: every URL of the project, GET as every role, against one table.
 
 The URL list comes from the resolver, so a new URL without a row in ``EXPECTED``
-fails ``test_every_url_has_an_expectation`` with its name. Each object belongs
+fails ``test_every_url_has_an_expectation`` with its name. Views name the
+capability they require, and a second test checks each of them against the
+capability table in ``studyportal.access`` itself. Each object belongs
 to site A; "staff_b" is clinic staff of site B, and must never reach it.
 
 The participant holds a valid questionnaire link (and the opt-out link of their
@@ -667,6 +669,77 @@ def test_each_role_gets_what_the_table_says(name, fetch, world):
         if shown:
             wrong[role] = f"the page shows {len(shown)} contact detail(s) or token"
     assert not wrong, f"{name}: {wrong}"
+
+
+# ---------------------------------------------------------------------------
+# The capability table, read: each guarded URL lets in whom the table names
+
+
+def guarded_urls() -> dict[str, str]:
+    """URL name -> the capability its view requires, as the view itself says."""
+
+    def walk(resolver: URLResolver, namespace: str) -> Iterator[tuple[str, str]]:
+        for entry in resolver.url_patterns:
+            if isinstance(entry, URLResolver):
+                inner = (
+                    f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+                )
+                yield from walk(entry, inner)
+            elif entry.name:
+                capability = getattr(entry.callback, "required_capability", None)
+                yield namespace + entry.name, capability
+
+    pairs = walk(get_resolver(), "")
+    return {name: capability for name, capability in pairs if capability}
+
+
+def holds(world: World, persona: str, capability: str, *, site=None) -> bool:
+    """Whether the table gives ``persona`` the capability (at ``site``): a grant's
+    role in one of their memberships, in a study that allows it; admins always."""
+    from django.db.models import Q
+
+    from participants.models import StaffMembership
+    from studyportal.access import CAPABILITIES
+
+    user = world.users.get(persona)
+    if user is None:
+        return False
+    if user.is_superuser:
+        return True
+    grant = CAPABILITIES[capability]
+    memberships = StaffMembership.objects.filter(user=user, role__in=grant.roles)
+    if grant.study_allows:
+        memberships = memberships.filter(**{f"study__{grant.study_allows}": True})
+    if site is not None:
+        memberships = memberships.filter(
+            Q(site=site) | Q(site__isnull=True, study_id=site.study_id)
+        )
+    return memberships.exists()
+
+
+@pytest.mark.parametrize("capability", sorted(set(guarded_urls().values())))
+def test_each_capability_lets_in_exactly_the_roles_the_table_lists(
+    capability, fetch, world
+):
+    from participants.models import Participant
+
+    site_a = Participant.objects.get(pk=world.kwargs["participants:detail"]["pk"]).site
+    allowed = {persona for persona in ROLES if holds(world, persona, capability)}
+    assert "admin" in allowed
+    wrong, answered_200 = {}, set()
+    for name in sorted(n for n, c in guarded_urls().items() if c == capability):
+        got = {persona: outcome_of(fetch(name, persona)) for persona in ROLES}
+        let_in = {p for p, outcome in got.items() if outcome not in (403, LOGIN)}
+        if let_in != allowed:
+            wrong[name] = f"lets in {sorted(let_in)}, the table {sorted(allowed)}"
+        answered_200 |= {persona for persona, outcome in got.items() if outcome == 200}
+    assert wrong == {}, capability
+    # Its pages work for everyone it lets in whose sites hold site A's records;
+    # staff of site B may find those records missing (404), never refused.
+    at_site_a = {p for p in allowed if holds(world, p, capability, site=site_a)}
+    assert at_site_a <= answered_200 <= allowed, (
+        f"{capability}: 200 for {sorted(answered_200)}, the table {sorted(allowed)}"
+    )
 
 
 # ---------------------------------------------------------------------------
