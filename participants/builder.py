@@ -37,7 +37,7 @@ def may_edit(user, study: Study) -> bool:
 
 
 def editable_studies(user) -> QuerySet[Study]:
-    return access.studies_for(user, "edit_study_setup")
+    return access.studies_for(user, "edit_study_setup", every_study=True)
 
 
 def document_of(study: Study) -> dict:

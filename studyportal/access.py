@@ -5,11 +5,17 @@ that may do it. Administrators (superusers) may do everything. Views ask
 ``capability_required``, services and scoped querysets ask ``can`` and
 ``sites_for``/``studies_for`` with a capability, and templates ask ``can``
 (``{% if can.analyse %}``), so the pages always agree with the table.
+
+A person who works on several studies works on one at a time: the study they
+chose (``studyportal.current_study``) scopes ``sites_for`` and ``studies_for``
+for the rest of the request, so every list, count, export and analysis built
+on them belongs to that study alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
 
@@ -29,6 +35,10 @@ from participants.models import (
 
 # Not a membership role: superusers hold it, and with it every capability.
 ADMIN = "admin"
+
+# The study this request works on, set by studyportal.current_study; None
+# outside a request (tasks, commands), where nothing narrows the scope.
+WORKING_STUDY: ContextVar[int | None] = ContextVar("working_study", default=None)
 
 
 @dataclass(frozen=True)
@@ -173,9 +183,8 @@ def capabilities_of(user) -> frozenset[str]:
     if user.is_superuser:
         return frozenset(CAPABILITIES)
     switches = sorted({g.study_allows for g in CAPABILITIES.values() if g.study_allows})
-    rows = StaffMembership.objects.filter(user=user).values(
-        "role", *(f"study__{switch}" for switch in switches)
-    )
+    rows = _in_working_study(StaffMembership.objects.filter(user=user), "study_id")
+    rows = rows.values("role", *(f"study__{switch}" for switch in switches))
     held = set()
     for row in rows:
         for name, grant in CAPABILITIES.items():
@@ -241,21 +250,32 @@ def sites_for(user, capability: str | None = None) -> QuerySet[Site]:
     if not _signed_in(user):
         return Site.objects.none()
     if user.is_superuser:
-        return Site.objects.all()
+        return _in_working_study(Site.objects.all(), "study_id")
     memberships = _memberships(user, capability)
     site_ids = memberships.filter(site__isnull=False).values("site_id")
     study_ids = memberships.filter(site__isnull=True).values("study_id")
-    return Site.objects.filter(Q(id__in=site_ids) | Q(study_id__in=study_ids))
+    sites = Site.objects.filter(Q(id__in=site_ids) | Q(study_id__in=study_ids))
+    return _in_working_study(sites, "study_id")
 
 
-def studies_for(user, capability: str | None = None) -> QuerySet[Study]:
-    """Studies the user works on, through ``capability`` if given."""
+def _in_working_study(queryset: QuerySet, field: str) -> QuerySet:
+    study = WORKING_STUDY.get()
+    return queryset if study is None else queryset.filter(**{field: study})
+
+
+def studies_for(
+    user, capability: str | None = None, *, every_study: bool = False
+) -> QuerySet[Study]:
+    """Studies the user works on, through ``capability`` if given: only the
+    working study, unless ``every_study`` (to choose among them)."""
     if not _signed_in(user):
         return Study.objects.none()
     if user.is_superuser:
-        return Study.objects.all()
-    memberships = _memberships(user, capability)
-    return Study.objects.filter(id__in=memberships.values("study_id"))
+        studies = Study.objects.all()
+    else:
+        memberships = _memberships(user, capability)
+        studies = Study.objects.filter(id__in=memberships.values("study_id"))
+    return studies if every_study else _in_working_study(studies, "id")
 
 
 def participants_for(user) -> QuerySet[Participant]:

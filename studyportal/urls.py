@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from studyportal import two_factor_views, views
+from studyportal import current_study, two_factor_views, views
 from studyportal.logins import AdminLoginForm, LoginForm
 
 admin.site.site_header = "StudyPortal administration"
@@ -12,6 +12,7 @@ admin.site.login_form = AdminLoginForm
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("study/", current_study.choose, name="choose_study"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(

@@ -85,6 +85,8 @@ EXPECTED: dict[str, dict[str, int | str]] = {
     # studyportal
     "home": SIGNED_IN,
     "healthz": PUBLIC,
+    # Choosing the study to work on is a POST.
+    "choose_study": everyone(405),
     "login": {**everyone(REDIRECT), "anonymous": 200, "participant": 200},
     # Django's LogoutView accepts POST only.
     "logout": everyone(405),

@@ -1,0 +1,66 @@
+"""The study a person is working on, for people who work on several.
+
+The choice is kept in the session and shown in the header; the middleware
+makes it the working study of every request (``access.WORKING_STUDY``), which
+scopes what ``access`` gives every page. Someone who works on one study never
+has to choose.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from participants.models import Study
+from studyportal import access
+from studyportal.ids import parse_id
+
+SESSION_KEY = "working_study"
+
+
+def choices(user):
+    return access.studies_for(user, every_study=True).order_by("name")
+
+
+def working_study(request) -> Study | None:
+    """The study chosen in this session, else the first the user works on."""
+    if not hasattr(request, "_working_study"):
+        studies = choices(request.user)
+        chosen = parse_id(str(request.session.get(SESSION_KEY, "")))
+        study = studies.filter(pk=chosen).first() if chosen else None
+        request._working_study = study or studies.first()
+    return request._working_study
+
+
+class WorkingStudyMiddleware:
+    """Every request of a signed-in user works on one study."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return self.get_response(request)
+        study = working_study(request)
+        token = access.WORKING_STUDY.set(study.pk if study else None)
+        try:
+            return self.get_response(request)
+        finally:
+            access.WORKING_STUDY.reset(token)
+
+
+@require_POST
+def choose(request):
+    """Work on another of one's studies, and go back to the page one was on."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    study = choices(request.user).filter(pk=parse_id(request.POST.get("study"))).first()
+    if study is not None:
+        request.session[SESSION_KEY] = study.pk
+    back = request.POST.get("next", "")
+    safe = back.startswith("/") and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}
+    )
+    return redirect(back if safe else "home")
