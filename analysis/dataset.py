@@ -21,6 +21,7 @@ from instruments.definitions import (
     analysed_items,
 )
 from instruments.models import InstrumentVersion, Response, ResponseStatus
+from participants import followup
 from participants.enrolment import characteristics_instrument_slug, protocol_links
 from participants.models import Participant, ParticipantStatus, Site, Study
 
@@ -29,6 +30,10 @@ LEADING_VARIABLES = {
     "status": "Participant status",
     "enrolled_on": "Date enrolled",
 }
+# 1 for those who completed the last timepoint (participants.followup's
+# completers), 0 for the rest.
+COMPLETER = "completer"
+COMPLETER_LABEL = "Completed the last timepoint (1 yes, 0 no)"
 
 
 @dataclass(frozen=True)
@@ -62,18 +67,25 @@ def build_dataset(study: Study, *, sites: Iterable[Site] | None = None) -> Datas
         site_codes = sorted(site.code for site in sites)
     else:
         site_codes = list(study.sites.order_by("code").values_list("code", flat=True))
+    fields = ["code", "site__code", "status", "enrolled_on", COMPLETER]
     people = pd.DataFrame.from_records(
-        list(participants.values("code", "site__code", "status", "enrolled_on")),
-        columns=["code", "site__code", "status", "enrolled_on"],
+        list(
+            participants.annotate(**{COMPLETER: followup.is_completer()}).values(
+                *fields
+            )
+        ),
+        columns=fields,
     )
     frame = pd.DataFrame(
         {
             "site": pd.Categorical(people["site__code"], categories=site_codes),
             "status": people["status"].astype("string"),
             "enrolled_on": pd.to_datetime(people["enrolled_on"]),
+            COMPLETER: people[COMPLETER].astype("bool").astype("Int64"),
         }
     ).set_axis(pd.Index(people["code"], name="study_id", dtype="string"))
     variables = {"study_id": "Study ID"} | LEADING_VARIABLES
+    variables[COMPLETER] = COMPLETER_LABEL
 
     responses = list(
         Response.objects.filter(

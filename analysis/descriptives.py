@@ -76,19 +76,27 @@ def correlations(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def completers_compared(
-    frame: pd.DataFrame, *, completed: pd.Series, columns: list[str]
+    frame: pd.DataFrame,
+    *,
+    completed: pd.Series,
+    columns: list[str],
+    others: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Baseline values of completers and non-completers, with Welch's t-test.
 
-    Shows whether dropout depends on how people started: a difference here
-    warns that complete-case results at follow-up may be biased.
+    ``others`` marks the non-completers (everyone not completed when None);
+    rows in neither group, such as those whose follow-up is still to come, are
+    left out. Shows whether dropout depends on how people started: a
+    difference here warns that complete-case results at follow-up may be biased.
     """
+    if others is None:
+        others = ~completed
     rows = []
     for column in columns:
         if column not in frame.columns:
             continue
         done = frame.loc[completed, column].dropna().astype(float)
-        rest = frame.loc[~completed, column].dropna().astype(float)
+        rest = frame.loc[others & ~completed, column].dropna().astype(float)
         row = {
             "variable": column,
             "completers_n": len(done),

@@ -42,6 +42,7 @@ from instruments.answers import resolve
 from instruments.definitions import Definition, Item
 from instruments.expressions import as_number
 from instruments.models import InstrumentVersion, Response, ResponseStatus
+from participants import followup
 from participants.enrolment import characteristics_instrument_slug, protocol_links
 from participants.models import (
     Participant,
@@ -157,15 +158,23 @@ VISIT_MISSED = MissingCode(
     -99996,
     "d",
     "visit missed",
-    "no submitted questionnaire at this visit (missed, not yet done or withdrawn)",
+    "no submitted questionnaire at this visit, and none will come: the visit was "
+    "missed, or the participant withdrew or was lost to follow-up",
 )
-MISSING_CODES = (NOT_ANSWERED, SKIPPED, NOT_ASKED, VISIT_MISSED)
+VISIT_OPEN = MissingCode(
+    -99995,
+    "e",
+    "visit still open",
+    "no submitted questionnaire at this visit yet: it is not yet due, or still "
+    "in its window (open or overdue)",
+)
+MISSING_CODES = (NOT_ANSWERED, SKIPPED, NOT_ASKED, VISIT_MISSED, VISIT_OPEN)
 MISSING_BY_CODE = {missing.code: missing for missing in MISSING_CODES}
 
 # A tick box left empty is 0 (not ticked), as in the analysis dataset.
-CHOICE_MISSING = (SKIPPED, NOT_ASKED, VISIT_MISSED)
-SCORE_MISSING = (NOT_ANSWERED, NOT_ASKED, VISIT_MISSED)
-VISIT_DAY_MISSING = (VISIT_MISSED,)
+CHOICE_MISSING = (SKIPPED, NOT_ASKED, VISIT_MISSED, VISIT_OPEN)
+SCORE_MISSING = (NOT_ANSWERED, NOT_ASKED, VISIT_MISSED, VISIT_OPEN)
+VISIT_DAY_MISSING = (VISIT_MISSED, VISIT_OPEN)
 
 
 def missing_labels(codes: tuple[MissingCode, ...]) -> dict[int, str]:
@@ -618,9 +627,17 @@ class _View:
 @dataclass
 class _Context:
     person: _Person
-    visits: dict[int, tuple[str, dt.datetime | None]]
+    # timepoint id: (visit status, completed at, follow-up state)
+    visits: dict[int, tuple[str, dt.datetime | None, str]]
     views: dict[tuple[int, int], _View]
     timepoint_id: int | None = None
+
+
+def _no_visit_data(ctx: _Context, timepoint_id) -> MissingCode:
+    """Why a visit gave nothing: still to come, by its follow-up state, or missed
+    (which includes withdrawn and lost)."""
+    state = ctx.visits.get(timepoint_id, ("", None, ""))[2]
+    return VISIT_OPEN if state in followup.STILL_TO_COME else VISIT_MISSED
 
 
 def _blank(answer: Any) -> bool:
@@ -663,9 +680,12 @@ class Export:
         plans_at: dict[int, list[_Plan]],
         characteristics: str | None,
         sites: dict[str, str],
+        today: dt.date | None = None,
     ):
         self.study = study
         self.request = request
+        # Whether a visit without answers is missed or still open depends on it.
+        self.today = today or timezone.localdate()
         self._timepoints = timepoints
         self._plans = plans
         self._plans_at = plans_at
@@ -917,11 +937,11 @@ class Export:
 
     def _visit_status(self, timepoint_id, ctx: _Context) -> str:
         tp_id = ctx.timepoint_id if timepoint_id is None else timepoint_id
-        return ctx.visits.get(tp_id, ("", None))[0]
+        return ctx.visits.get(tp_id, ("", None, ""))[0]
 
     def _visit_day(self, timepoint_id, ctx: _Context):
         tp_id = ctx.timepoint_id if timepoint_id is None else timepoint_id
-        completed = ctx.visits.get(tp_id, ("", None))[1]
+        completed = ctx.visits.get(tp_id, ("", None, ""))[1]
         if completed is None:
             # A visit still open may have some questionnaires submitted.
             submitted = [
@@ -931,7 +951,7 @@ class Export:
             ]
             completed = max(submitted, default=None)
         if completed is None:
-            return None if self._shifted else VISIT_MISSED.code
+            return None if self._shifted else _no_visit_data(ctx, tp_id).code
         return self._date(timezone.localtime(completed).date(), ctx.person)
 
     def _date(self, day: dt.date, person: _Person) -> int | dt.date:
@@ -949,7 +969,7 @@ class Export:
         if view is None:
             if plan not in self._plans_at.get(tp_id, ()):
                 return NOT_ASKED.code
-            return VISIT_MISSED.code
+            return _no_visit_data(ctx, tp_id).code
         if entry.kind == "score":
             if entry.name not in view.score_names:
                 return NOT_ASKED.code
@@ -1031,16 +1051,24 @@ class Export:
             }
             visits: dict[int, dict] = defaultdict(dict)
             visit_of: dict[int, tuple[int, int]] = {}
-            for visit_id, participant_id, tp_id, status, completed_at in (
-                Visit.objects.filter(
-                    participant_id__in=pks, timepoint_id__in=timepoint_ids
+            for visit_id, participant_id, tp_id, status, completed_at, state in (
+                followup.with_states(
+                    Visit.objects.filter(
+                        participant_id__in=pks, timepoint_id__in=timepoint_ids
+                    ),
+                    today=self.today,
                 )
                 .order_by()
                 .values_list(
-                    "pk", "participant_id", "timepoint_id", "status", "completed_at"
+                    "pk",
+                    "participant_id",
+                    "timepoint_id",
+                    "status",
+                    "completed_at",
+                    followup.STATE_FIELD,
                 )
             ):
-                visits[participant_id][tp_id] = (status, completed_at)
+                visits[participant_id][tp_id] = (status, completed_at, state)
                 visit_of[visit_id] = (participant_id, tp_id)
             views: dict[int, dict] = defaultdict(dict)
             # By visit, which the index on visit_id finds without a scan; the
@@ -1282,8 +1310,11 @@ def check_identifier(study: Study, request: ExportRequest) -> None:
         )
 
 
-def prepare(study: Study, request: ExportRequest) -> Export:
-    """The export ``request`` asks for, checked against the study's protocol.
+def prepare(
+    study: Study, request: ExportRequest, *, today: dt.date | None = None
+) -> Export:
+    """The export ``request`` asks for, checked against the study's protocol;
+    ``today`` (the local date by default) tells a missed visit from one still open.
 
     Raises ValueError naming an instrument or timepoint the study does not have,
     or for study IDs the study does not allow.
@@ -1358,6 +1389,7 @@ def prepare(study: Study, request: ExportRequest) -> Export:
         plans_at=dict(plans_at),
         characteristics=characteristics_instrument_slug(study),
         sites=dict(study.sites.order_by("code").values_list("code", "name")),
+        today=today,
     )
 
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.dataset import COMPLETER
 from analysis.regression import HierarchicalResult, fit_hierarchical
 from analysis.specification import ModelSpec, sample_for
 from studyportal.spreadsheets import neutralise
 
 DATA_FILE = "data.csv"
 INDEX = "pseudonym"
-COMPLETER = "completer"
 
 
 def model_terms(spec: ModelSpec) -> tuple[list[list[str]], dict[str, Any]]:

@@ -24,7 +24,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from analysis import descriptives, waiting
-from analysis.dataset import build_dataset
+from analysis.dataset import build_dataset, included_participants
 from analysis.models import AnalysisRun, RunStatus
 from analysis.regression import AnalysisError
 from analysis.specification import (
@@ -33,6 +33,8 @@ from analysis.specification import (
     ModelSpec,
     run_models,
 )
+from participants import consort, followup
+from participants.followup import ENDED_WITHOUT_COMPLETION, FollowUpState
 from participants.models import Study
 from studyportal import access
 
@@ -99,6 +101,31 @@ def _start_soon(run_id: int) -> None:
         )
 
 
+def latest_analysed(study: Study) -> consort.Analysed | None:
+    """The N of each fitted model of the study's latest finished run: what the
+    run page shows, and what CONSORT says was analysed."""
+    run = (
+        AnalysisRun.objects.filter(
+            study=study, status=RunStatus.DONE, finished_at__isnull=False
+        )
+        .order_by("-finished_at", "-pk")
+        .only("pk", "finished_at", "results")
+        .first()
+    )
+    if run is None:
+        return None
+    models = tuple(
+        consort.AnalysedModel(name=str(model["name"]), n=int(model["n"]))
+        for model in run.results
+        if "error" not in model and "n" in model
+    )
+    return consort.Analysed(
+        run=run.pk,
+        finished_on=timezone.localdate(run.finished_at),
+        models=models,
+    )
+
+
 def request_again(run: AnalysisRun, *, user) -> AnalysisRun:
     """The same specification on the study's current data, as a new run."""
     return request_run(
@@ -149,6 +176,9 @@ def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any], dict]:
     specs = [ModelSpec.from_dict(data) for data in run.specification]
     dataset = build_dataset(run.study)
     frame = pseudonymise(dataset.frame)
+    states = followup_states(
+        run.study, dataset.frame.index, today=timezone.localdate()
+    ).set_axis(frame.index)
     results = []
     for number, spec in enumerate(specs, start=1):
         _progress(
@@ -161,6 +191,7 @@ def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any], dict]:
         )
     descriptives = describe(
         frame,
+        states=states,
         progress=lambda step, share: _progress(
             run.pk, step=step, percent=60 + int(39 * share)
         ),
@@ -225,6 +256,7 @@ TABLE_ONE = [
     "baseline_selfmgmt_total",
 ]
 BASELINE_SCORES = [name for name in TABLE_ONE if name.startswith("baseline_")]
+# No longer says who completed: participants.followup does (``followup_states``).
 FOLLOW_UP_MARKER = "followup_selfmgmt_total"
 COMPARISON_LABELS = {
     "completers_n": "Completers n",
@@ -236,11 +268,27 @@ COMPARISON_LABELS = {
 }
 
 
+def followup_states(study: Study, codes: pd.Index, *, today) -> pd.Series:
+    """Each participant's follow-up state at the last timepoint, by study ID in
+    the order of ``codes``; missing where there is none."""
+    last = followup.followup_timepoint(study.timepoints.all())
+    found = {}
+    if last is not None:
+        found = followup.states_at(included_participants(study), last, today=today)
+    return pd.Series([found.get(code) for code in codes], index=codes, dtype="object")
+
+
 def describe(
-    frame: pd.DataFrame, *, progress: Callable[[str, float], None] | None = None
+    frame: pd.DataFrame,
+    *,
+    states: pd.Series | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
     """The sample behind the models: Table 1, correlations, attrition, change.
 
+    ``states`` is each row's follow-up state at the last timepoint (from
+    ``followup_states``): completers are compared with those whose follow-up
+    ended without completion; those still to come are in neither group.
     ``progress`` hears each step and the share of the work done before it; the
     mixed models take most of the time on a large cohort.
     """
@@ -253,10 +301,12 @@ def describe(
         "table_one": _records(descriptives.table_one(frame, columns=present)),
         "correlations": _records(descriptives.correlations(frame, scores).round(3)),
     }
-    if FOLLOW_UP_MARKER in frame.columns:
-        completed = frame[FOLLOW_UP_MARKER].notna()
+    if states is not None:
         compared = descriptives.completers_compared(
-            frame, completed=completed, columns=scores
+            frame,
+            completed=states == FollowUpState.COMPLETED,
+            others=states.isin(ENDED_WITHOUT_COMPLETION),
+            columns=scores,
         )
         described["completers"] = _records(
             compared.set_index("variable").round(3).rename(columns=COMPARISON_LABELS)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.dataset import COMPLETER
 from analysis.regression import AnalysisError, fit_hierarchical
 
 SELF_MANAGEMENT_SCORES = (
@@ -35,7 +36,7 @@ class ModelSpec:
     block_names: list[str]
     categorical: dict[str, str | None] = field(default_factory=dict)
     # "all": every participant with the variables; "completers": only those who
-    # completed the last timepoint.
+    # completed the last timepoint (the dataset's ``completer`` column).
     sample: str = "all"
     site_covariate: bool = False
 
@@ -130,10 +131,10 @@ def custom_specs(
 
 
 def sample_for(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
-    if spec.sample == "completers":
-        last = [c for c in frame.columns if c.startswith("followup_")]
-        if last:
-            frame = frame[frame[last].notna().any(axis=1)]
+    """The rows a model is fitted on: completers only when the spec asks (as
+    ``participants.followup`` counts them), else everyone."""
+    if spec.sample == "completers" and COMPLETER in frame.columns:
+        frame = frame[frame[COMPLETER] == 1]
     return frame
 
 

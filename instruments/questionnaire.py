@@ -24,9 +24,11 @@ from instruments.models import (
 )
 from instruments.responses import scores_for
 from instruments.wording import as_text
+from participants import followup
 from participants.models import (
     MessageStatus,
     OutboundMessage,
+    Participant,
     ParticipantStatus,
     Visit,
     VisitStatus,
@@ -131,7 +133,11 @@ def answers_for(visit: Visit) -> dict[int, dict]:
 
 
 def check_open(visit: Visit) -> None:
-    if visit.participant.status != ParticipantStatus.ACTIVE:
+    # A participant who completed the study still sees their visit completed.
+    if visit.participant.status not in (
+        ParticipantStatus.ACTIVE,
+        ParticipantStatus.COMPLETED,
+    ):
         raise DomainError("closed")
     if visit.status == VisitStatus.COMPLETED:
         raise DomainError("completed")
@@ -260,13 +266,17 @@ def submit(
 
 
 def _complete(visit: Visit, now) -> None:
-    """Mark the visit done; its unsent reminders will never go."""
+    """Mark the visit done; its unsent reminders will never go. After the last
+    visit the participant has completed the study."""
     visit.status = VisitStatus.COMPLETED
     visit.completed_at = now
     visit.next_message_at = None
     visit.save(update_fields=["status", "completed_at", "next_message_at"])
     OutboundMessage.objects.filter(visit=visit, status=MessageStatus.PENDING).update(
         status=MessageStatus.CANCELLED, error="visit completed"
+    )
+    followup.complete_finished_participants(
+        Participant.objects.filter(pk=visit.participant_id)
     )
 
 

@@ -1,25 +1,32 @@
 """The CONSORT-style flow of a cohort, counted live and drawn with matplotlib.
 
 Aggregate numbers only, so investigators may have it. The counts come from the
-same scope as the retention dashboard and reconcile with its tables.
+same scope as the retention dashboard and reconcile with its tables: where each
+participant stands at follow-up is ``participants.followup``'s state of their
+visit at the last timepoint. The analysed N is never worked out here: it is the
+N of each model of the study's latest finished analysis run, read through the
+function the analysis app registers (``read_analysed_with``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
+from django.utils import timezone
 
+from participants import followup
+from participants.followup import FollowUpState, StateCounts
 from participants.models import (
     DeclineReason,
     EligibilityCriterion,
     LostReason,
     ParticipantStatus,
     ScreeningOutcome,
+    Study,
     Timepoint,
-    Visit,
-    VisitStatus,
     WithdrawalReason,
 )
 from participants.retention import (
@@ -31,7 +38,64 @@ from participants.retention import (
 )
 
 NO_CRITERION = "no criterion recorded"
-NO_LOST_REASON = "No reason recorded"
+NO_REASON = "No reason recorded"
+
+
+def exclusion_label(criterion: EligibilityCriterion) -> str:
+    """Why someone who does not meet the criterion was excluded."""
+    return criterion.exclusion_reason or f"Did not meet: {criterion.text}"
+
+
+# ---------------------------------------------------------------------------
+# The analysed N, from the analysis
+
+
+@dataclass(frozen=True)
+class AnalysedModel:
+    name: str
+    n: int
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """The N of each fitted model of one finished analysis run."""
+
+    run: int
+    finished_on: dt.date
+    models: tuple[AnalysedModel, ...]
+
+    @property
+    def n_range(self) -> str:
+        sizes = sorted({model.n for model in self.models})
+        if not sizes:
+            return "no model fitted"
+        return str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]}"
+
+
+AnalysedReader = Callable[[Study], Analysed | None]
+_analysed_reader: AnalysedReader | None = None
+
+
+def read_analysed_with(reader: AnalysedReader | None) -> None:
+    """Where the analysed N comes from: the analysis app gives the function
+    that reads its latest finished run (participants may not import it)."""
+    global _analysed_reader
+    _analysed_reader = reader
+
+
+def analysed_for(scope: Scope) -> Analysed | None:
+    """The latest finished analysis run's N per model, when the scope is the
+    whole study (a run analyses every site and enrolment date); else None."""
+    if _analysed_reader is None or scope.enrolled_from or scope.enrolled_to:
+        return None
+    every_site = set(scope.study.sites.values_list("pk", flat=True))
+    if {site.pk for site in scope.sites} != every_site:
+        return None
+    return _analysed_reader(scope.study)
+
+
+# ---------------------------------------------------------------------------
+# Counting
 
 
 @dataclass(frozen=True)
@@ -45,16 +109,15 @@ class ConsortCounts:
     not_yet_enrolled: int = 0  # agreed or consented, not enrolled (yet)
     enrolled: int = 0
     baseline_completed: int = 0
-    followup_completed: int = 0
-    lost: int = 0
+    # Participants by the state of their visit at the last timepoint.
+    followup: StateCounts = field(default_factory=StateCounts)
+    lost: int = 0  # participants lost to follow-up, whenever
     lost_reasons: list[tuple[str, int]] = field(default_factory=list)
-    withdrawn: int = 0
+    withdrawn: int = 0  # participants who withdrew, whenever
     withdrawal_reasons: list[tuple[str, int]] = field(default_factory=list)
     withdrawn_after_followup: int = 0
-    lost_after_followup: int = 0
-    followup_missed: int = 0  # active, window closed without completion
-    followup_to_come: int = 0  # active, window not yet over
     removed_from_analysis: int = 0  # completed follow-up, withdrew, data not kept
+    analysed_run: Analysed | None = None
 
     @property
     def excluded(self) -> int:
@@ -71,7 +134,31 @@ class ConsortCounts:
         return self.enrolled
 
     @property
-    def analysed(self) -> int:
+    def followup_completed(self) -> int:
+        return self.followup.completed
+
+    @property
+    def followup_lost(self) -> int:
+        return self.followup.lost
+
+    @property
+    def followup_withdrawn(self) -> int:
+        return self.followup.withdrawn
+
+    @property
+    def followup_missed(self) -> int:
+        """Window closed without completion, neither withdrawn nor lost."""
+        return self.followup.missed
+
+    @property
+    def followup_to_come(self) -> int:
+        """Not yet due, open or overdue."""
+        return self.followup.still_to_come
+
+    @property
+    def completed_with_data(self) -> int:
+        """Completed follow-up, less those who withdrew asking for their data
+        to be removed: who an analysis of completers can include."""
         return self.followup_completed - self.removed_from_analysis
 
     @property
@@ -84,8 +171,10 @@ def consort_counts(
     *,
     timepoints: list[Timepoint],
     criteria: list[EligibilityCriterion] | None = None,
+    today: dt.date | None = None,
 ) -> ConsortCounts:
-    """Screening and participant flow for the scope, in three queries."""
+    """Screening and participant flow for the scope, in a fixed number of queries."""
+    today = today or timezone.localdate()
     if criteria is None:
         criteria = list(scope.study.criteria.all())
     screenings = scope.screenings().order_by()
@@ -123,7 +212,7 @@ def consort_counts(
         **{f"decline__{reason}": count for reason, count in declines.items()},
     )
     unmet_criteria = [
-        (criterion.text, screened[f"unmet__{criterion.code}"])
+        (exclusion_label(criterion), screened[f"unmet__{criterion.code}"])
         for criterion in criteria
         if screened[f"unmet__{criterion.code}"]
     ]
@@ -136,52 +225,50 @@ def consort_counts(
         if screened[f"decline__{reason}"]
     ]
 
-    baseline, followup = baseline_and_followup(timepoints)
+    baseline, last = baseline_and_followup(timepoints)
     participants = scope.participants().order_by()
+    annotations = {}
+    if baseline is not None:
+        annotations["baseline_state"] = followup.state_at(baseline, today=today)
+    if last is not None:
+        annotations["last_state"] = followup.state_at(last, today=today)
+    participants = participants.annotate(**annotations)
 
-    def visit_at(timepoint, *statuses):
-        if timepoint is None:
-            return Q(pk__in=[])
-        return Q(
-            Exists(
-                Visit.objects.filter(
-                    participant=OuterRef("pk"),
-                    timepoint=timepoint,
-                    status__in=statuses,
-                )
-            )
-        )
+    def state(which: str, value: str) -> Q:
+        return Q(**{which: value}) if which in annotations else Q(pk__in=[])
 
-    followup_done = visit_at(followup, VisitStatus.COMPLETED)
-    active = Q(status__in=[ParticipantStatus.ACTIVE, ParticipantStatus.COMPLETED])
+    followup_done = state("last_state", FollowUpState.COMPLETED)
     withdrawn = Q(status=ParticipantStatus.WITHDRAWN)
     lost = Q(status=ParticipantStatus.LOST)
+    # The reasons of those whose follow-up ended so, to sit under their counts.
     withdrawal_counts = {
-        reason: Count("id", filter=withdrawn & Q(withdrawal_reason=reason))
+        reason: Count(
+            "id",
+            filter=state("last_state", FollowUpState.WITHDRAWN)
+            & Q(withdrawal_reason=reason),
+        )
         for reason in WithdrawalReason.values
     }
     # Categories only: staff's own words (the details) never reach the figure.
     lost_counts = {
-        reason: Count("id", filter=lost & Q(lost_reason=reason))
+        reason: Count(
+            "id",
+            filter=state("last_state", FollowUpState.LOST) & Q(lost_reason=reason),
+        )
         for reason in LostReason.values
     }
     flow = participants.aggregate(
         enrolled=Count("id"),
+        **{
+            f"state__{value}": Count("id", filter=state("last_state", value))
+            for value in FollowUpState.values
+        },
         baseline_completed=Count(
-            "id", filter=visit_at(baseline, VisitStatus.COMPLETED)
+            "id", filter=state("baseline_state", FollowUpState.COMPLETED)
         ),
-        followup_completed=Count("id", filter=followup_done),
         lost=Count("id", filter=lost),
         withdrawn=Count("id", filter=withdrawn),
         withdrawn_after_followup=Count("id", filter=withdrawn & followup_done),
-        lost_after_followup=Count("id", filter=lost & followup_done),
-        followup_missed=Count(
-            "id", filter=active & visit_at(followup, VisitStatus.MISSED)
-        ),
-        followup_to_come=Count(
-            "id",
-            filter=active & visit_at(followup, VisitStatus.SCHEDULED, VisitStatus.OPEN),
-        ),
         removed_from_analysis=Count(
             "id", filter=withdrawn & Q(keep_data=False) & followup_done
         ),
@@ -191,19 +278,13 @@ def consort_counts(
         },
         **{f"lost__{reason}": count for reason, count in lost_counts.items()},
     )
-    withdrawal_labels = dict(WithdrawalReason.choices)
-    withdrawal_reasons = [
-        (str(withdrawal_labels[reason]), flow.pop(f"withdrawal__{reason}"))
-        for reason in WithdrawalReason.values
-    ]
-    lost_labels = dict(LostReason.choices)
-    lost_reasons = [
-        (str(lost_labels[reason]), flow.pop(f"lost__{reason}"))
-        for reason in LostReason.values
-    ]
-    unrecorded = flow["lost"] - sum(n for _, n in lost_reasons)
-    if unrecorded:
-        lost_reasons.append((NO_LOST_REASON, unrecorded))
+    states = StateCounts.of(
+        {value: flow.pop(f"state__{value}") for value in FollowUpState.values}
+    )
+    withdrawal_reasons = _reasons(
+        flow, "withdrawal", WithdrawalReason.choices, states.withdrawn
+    )
+    lost_reasons = _reasons(flow, "lost", LostReason.choices, states.lost)
     return ConsortCounts(
         assessed=screened["assessed"],
         not_eligible=screened["not_eligible"],
@@ -212,10 +293,24 @@ def consort_counts(
         decline_reasons=decline_reasons,
         not_approached=screened["not_approached"],
         not_yet_enrolled=screened["not_yet_enrolled"],
-        lost_reasons=[pair for pair in lost_reasons if pair[1]],
-        withdrawal_reasons=[pair for pair in withdrawal_reasons if pair[1]],
+        followup=states,
+        lost_reasons=lost_reasons,
+        withdrawal_reasons=withdrawal_reasons,
+        analysed_run=analysed_for(scope),
         **flow,
     )
+
+
+def _reasons(
+    flow: dict, prefix: str, choices: list[tuple[str, str]], total: int
+) -> list[tuple[str, int]]:
+    """(label, n) of each reason given, popped from ``flow``; those without a
+    recorded reason last, so that the reasons add up to ``total``."""
+    pairs = [(str(label), flow.pop(f"{prefix}__{value}")) for value, label in choices]
+    unrecorded = total - sum(n for _, n in pairs)
+    if unrecorded > 0:
+        pairs.append((NO_REASON, unrecorded))
+    return [pair for pair in pairs if pair[1]]
 
 
 # ---------------------------------------------------------------------------
@@ -255,32 +350,23 @@ def boxes(
             else []
         )
     )
-    lost_lines = [
-        f"  Lost to follow-up (n={counts.lost})",
-        *reasons(counts.lost_reasons, 3),
-    ]
-    withdrawn_lines = [
-        f"  Withdrew (n={counts.withdrawn})",
-        *reasons(counts.withdrawal_reasons),
-    ]
-    if counts.withdrawn_after_followup:
-        withdrawn_lines.append(
-            f"    of whom after follow-up (n={counts.withdrawn_after_followup})"
-        )
     not_followed = Box(
         [
             f"Did not complete follow-up (n={counts.not_followed_up})",
-            *lost_lines,
-            *withdrawn_lines,
+            f"  Lost to follow-up (n={counts.followup_lost})",
+            *reasons(counts.lost_reasons, 3),
+            f"  Withdrew (n={counts.followup_withdrawn})",
+            *reasons(counts.withdrawal_reasons),
             f"  Window closed, not completed (n={counts.followup_missed})",
             f"  Follow-up still to come (n={counts.followup_to_come})",
         ]
     )
-    removed = (
-        Box([f"Data removed at withdrawal (n={counts.removed_from_analysis})"])
-        if counts.removed_from_analysis
-        else None
-    )
+    after = []
+    if counts.withdrawn_after_followup:
+        after.append(f"Withdrew afterwards (n={counts.withdrawn_after_followup})")
+    if counts.removed_from_analysis:
+        after.append(f"  Data removed at withdrawal (n={counts.removed_from_analysis})")
+    removed = Box(after) if after else None
     return [
         (
             "Screening",
@@ -303,8 +389,32 @@ def boxes(
             Box([f"{followup_label} completed (n={counts.followup_completed})"]),
             removed,
         ),
-        ("Analysis", Box([f"Analysed (n={counts.analysed})"]), None),
+        ("Analysis", analysis_box(counts), None),
     ]
+
+
+def analysis_box(counts: ConsortCounts) -> Box:
+    """The N of each model of the latest finished run, or, with no run, who
+    completed follow-up: never an analysed N that no analysis gave."""
+    run = counts.analysed_run
+    if run is None:
+        return Box(
+            [
+                f"Completed follow-up (n={counts.completed_with_data})",
+                "  No finished analysis run yet",
+            ]
+        )
+    limit = 6
+    finished = f"{run.finished_on.day} {run.finished_on:%b %Y}"
+    lines = [
+        f"Analysed in run {run.run} of {finished} (n={run.n_range})",
+        *(f"    {model.name} (n={model.n})" for model in run.models[:limit]),
+    ]
+    rest = run.models[limit:]
+    if rest:
+        sizes = Analysed(run.run, run.finished_on, rest).n_range
+        lines.append(f"    {len(rest)} other models (n={sizes})")
+    return Box(lines)
 
 
 LINE = 0.24  # inches per line of text
@@ -401,13 +511,21 @@ def consort_figure(counts: ConsortCounts, *, followup_label: str = "Follow-up"):
 
 
 def describe(counts: ConsortCounts) -> str:
+    run = counts.analysed_run
+    analysed = (
+        f"analysed in run {run.run}, n={run.n_range} by model"
+        if run
+        else "no finished analysis run yet"
+    )
     return (
         f"{counts.assessed} assessed for eligibility; {counts.excluded} excluded "
         f"({counts.not_eligible} not meeting criteria, {counts.declined} declined, "
         f"{counts.not_approached} not approached, {counts.not_yet_enrolled} pending); "
         f"{counts.enrolled} enrolled; {counts.baseline_completed} completed baseline; "
-        f"{counts.followup_completed} completed follow-up; {counts.lost} lost to "
-        f"follow-up; {counts.withdrawn} withdrew; {counts.analysed} analysed."
+        f"{counts.followup_completed} completed follow-up; {counts.followup_lost} "
+        f"lost to follow-up; {counts.followup_withdrawn} withdrew; "
+        f"{counts.followup_missed} missed it; {counts.followup_to_come} still to "
+        f"come; {analysed}."
     )
 
 

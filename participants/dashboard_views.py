@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections.abc import Iterable, Iterator
 
 from django import forms
@@ -13,7 +14,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from participants import consort, retention
+from participants import consort, followup, retention
+from participants.followup import FollowUpState
 from participants.models import (
     ContactAttempt,
     MessageKind,
@@ -23,7 +25,6 @@ from participants.models import (
     Site,
     Study,
     Visit,
-    VisitStatus,
 )
 from studyportal import access
 from studyportal.spreadsheets import neutralise
@@ -110,10 +111,12 @@ def dashboard(request):
 def _figures(scope: retention.Scope) -> dict:
     today = timezone.localdate()
     timepoints = list(scope.study.timepoints.order_by("order"))
-    months, total = retention.retention_by_month(scope, timepoints=timepoints)
+    months, total = retention.retention_by_month(
+        scope, timepoints=timepoints, today=today
+    )
     recruitment = retention.recruitment(months, target=scope.study.recruitment_target)
     visits = retention.visit_counts(scope, timepoints=timepoints, today=today)
-    counts = consort.consort_counts(scope, timepoints=timepoints)
+    counts = consort.consort_counts(scope, timepoints=timepoints, today=today)
     followup_label = timepoints[-1].label if len(timepoints) > 1 else "Follow-up"
     return {
         "today": today,
@@ -132,7 +135,9 @@ def _figures(scope: retention.Scope) -> dict:
             retention.recruitment_chart(recruitment) if recruitment.months else ""
         ),
         "reminders": retention.reminder_effect(scope),
-        "attrition": retention.attrition(scope, timepoints=timepoints),
+        "attrition": retention.attrition(
+            scope, timepoints=timepoints, today=today, people=counts.followup
+        ),
         "consort": counts,
         "consort_svg": consort.consort_svg(counts, followup_label=followup_label),
         "followup_label": followup_label,
@@ -149,7 +154,9 @@ def _consort_download(request, extension: str) -> HttpResponse:
     if scope is None:
         raise PermissionDenied("You have no sites in any study.")
     timepoints = list(scope.study.timepoints.order_by("order"))
-    counts = consort.consort_counts(scope, timepoints=timepoints)
+    counts = consort.consort_counts(
+        scope, timepoints=timepoints, today=timezone.localdate()
+    )
     label = timepoints[-1].label if len(timepoints) > 1 else "Follow-up"
     if extension == "svg":
         body = '<?xml version="1.0" encoding="utf-8"?>\n' + consort.consort_svg(
@@ -197,7 +204,9 @@ def tracker_csv(request):
             f"{timepoint.code} completed",
         ]
     header += ["Last message", "Last message sent", "Contact attempts"]
-    rows = _chain([header], _tracker_rows(scope, timepoints))
+    rows = _chain(
+        [header], _tracker_rows(scope, timepoints, today=timezone.localdate())
+    )
     response = StreamingHttpResponse(
         (writer.writerow([neutralise(cell) for cell in row]) for row in rows),
         content_type="text/csv; charset=utf-8",
@@ -212,7 +221,10 @@ def _chain(first: Iterable[list], rest: Iterable[list]) -> Iterator[list]:
     yield from rest
 
 
-def _tracker_rows(scope: retention.Scope, timepoints) -> Iterator[list]:
+def _tracker_rows(
+    scope: retention.Scope, timepoints, *, today: dt.date
+) -> Iterator[list]:
+    """A visit's status is its follow-up state, as on the dashboard."""
     participants: QuerySet = scope.participants()
     columns = ["code", "site__code", "status", "enrolled_on"]
     for index, timepoint in enumerate(timepoints):
@@ -221,7 +233,7 @@ def _tracker_rows(scope: retention.Scope, timepoints) -> Iterator[list]:
         ).order_by()
         participants = participants.annotate(
             **{
-                f"v{index}_status": Subquery(visit.values("status")[:1]),
+                f"v{index}_status": followup.state_at(timepoint, today=today),
                 f"v{index}_due": Subquery(visit.values("due_on")[:1]),
                 f"v{index}_completed": Subquery(visit.values("completed_at")[:1]),
             }
@@ -244,7 +256,7 @@ def _tracker_rows(scope: retention.Scope, timepoints) -> Iterator[list]:
     )
     columns += ["last_kind", "last_sent", "attempts"]
     participant_status = dict(ParticipantStatus.choices)
-    visit_status = dict(VisitStatus.choices)
+    visit_status = dict(FollowUpState.choices)
     kinds = dict(MessageKind.choices)
     rows = participants.order_by("site__code", "code").values_list(*columns)
     for row in rows.iterator(chunk_size=2000):

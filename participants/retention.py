@@ -3,7 +3,8 @@
 Every function reads a constant number of queries however many participants
 there are: counts are grouped and aggregated in the database, never looped over
 participant by participant. The first timepoint (by order) is the baseline and
-the last is the follow-up the retention rate is about.
+the last is the follow-up the retention rate is about. Whether a visit is open,
+overdue, missed, lost and so on is ``participants.followup``'s to say.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from django.db.models import (
     CharField,
     Count,
     DateTimeField,
-    Exists,
     F,
     FloatField,
     OuterRef,
@@ -34,8 +34,11 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncDate, TruncMonth
+from django.utils import timezone
 
 from instruments.models import Instrument, Response, ResponseStatus
+from participants import followup
+from participants.followup import FollowUpState, StateCounts
 from participants.models import (
     ContactAttempt,
     MessageKind,
@@ -121,62 +124,76 @@ def baseline_and_followup(
 
 @dataclass(frozen=True)
 class VisitCounts:
+    """One row of the dashboard's visit tables: visits by follow-up state.
+
+    ``open`` counts every visit in its window, ``overdue`` those of them past
+    their due date (as the work list does); the other columns do not overlap,
+    so not yet due, open, completed, missed, withdrawn and lost add up to
+    everyone with a visit at the timepoint.
+    """
+
     site: Site | None  # None: all sites together
     timepoint: Timepoint
-    due: int = 0
-    open: int = 0
-    completed: int = 0
-    overdue: int = 0
-    missed: int = 0
-    withdrawn: int = 0
-    lost: int = 0
+    states: StateCounts = field(default_factory=StateCounts)
+
+    @property
+    def not_yet_due(self) -> int:
+        return self.states.not_yet_due
+
+    @property
+    def open(self) -> int:
+        return self.states.in_window
+
+    @property
+    def overdue(self) -> int:
+        return self.states.overdue
+
+    @property
+    def completed(self) -> int:
+        return self.states.completed
+
+    @property
+    def missed(self) -> int:
+        return self.states.missed
+
+    @property
+    def withdrawn(self) -> int:
+        return self.states.withdrawn
+
+    @property
+    def lost(self) -> int:
+        return self.states.lost
+
+    @property
+    def total(self) -> int:
+        return self.states.total
+
+    @property
+    def due(self) -> int:
+        """Visits whose window has opened."""
+        return self.states.total - self.states.not_yet_due
 
     @property
     def completion_rate(self) -> float | None:
         return self.completed / self.due if self.due else None
 
 
-VISIT_COUNT_FIELDS = ("due", "open", "completed", "overdue", "missed", "withdrawn")
-
-
 def visit_counts(
     scope: Scope, *, timepoints: list[Timepoint], today: dt.date
 ) -> list[VisitCounts]:
-    """Visits per site and timepoint, then one total row per timepoint.
-
-    Due: the window has opened (it includes today or has passed). Overdue: open
-    and past its due date. Lost: not completed, by a participant lost to follow-up.
-    """
-    rows = (
-        scope.visits()
-        .values("participant__site_id", "timepoint_id")
-        .annotate(
-            due=Count("id", filter=Q(opens_on__lte=today)),
-            open=Count("id", filter=Q(status=VisitStatus.OPEN)),
-            completed=Count("id", filter=Q(status=VisitStatus.COMPLETED)),
-            overdue=Count("id", filter=Q(status=VisitStatus.OPEN, due_on__lt=today)),
-            missed=Count("id", filter=Q(status=VisitStatus.MISSED)),
-            withdrawn=Count("id", filter=Q(status=VisitStatus.WITHDRAWN)),
-            lost=Count(
-                "id",
-                filter=Q(participant__status=ParticipantStatus.LOST)
-                & ~Q(status=VisitStatus.COMPLETED),
-            ),
-        )
-        .order_by()
+    """Visits per site and timepoint by follow-up state, then one total row per
+    timepoint; one query."""
+    found = followup.count_states(
+        scope.visits(), today=today, by=("participant__site_id", "timepoint_id")
     )
-    found = {(row["participant__site_id"], row["timepoint_id"]): row for row in rows}
-    names = (*VISIT_COUNT_FIELDS, "lost")
     table = []
     for timepoint in sorted(timepoints, key=lambda t: t.order):
-        totals = dict.fromkeys(names, 0)
+        total = StateCounts()
         for site in scope.sites:
-            row = found.get((site.pk, timepoint.pk), {})
-            counts = {name: row.get(name, 0) for name in names}
-            table.append(VisitCounts(site=site, timepoint=timepoint, **counts))
-            for name in names:
-                totals[name] += counts[name]
-        table.append(VisitCounts(site=None, timepoint=timepoint, **totals))
+            states = found.get((site.pk, timepoint.pk), StateCounts())
+            table.append(VisitCounts(site=site, timepoint=timepoint, states=states))
+            total += states
+        table.append(VisitCounts(site=None, timepoint=timepoint, states=total))
     return table
 
 
@@ -221,7 +238,7 @@ class RetentionRow:
     enrolled: int = 0
     baseline_completed: int = 0
     followup_completed: int = 0  # of those who completed baseline
-    followup_to_come: int = 0  # of those, still active with follow-up not yet over
+    followup_to_come: int = 0  # of those, follow-up still to come
 
     @property
     def rate(self) -> float | None:
@@ -250,33 +267,25 @@ class RetentionRow:
 
 
 def retention_by_month(
-    scope: Scope, *, timepoints: list[Timepoint]
+    scope: Scope, *, timepoints: list[Timepoint], today: dt.date | None = None
 ) -> tuple[list[RetentionRow], RetentionRow]:
     """Rows per enrolment month (months without enrolment included) and the total."""
-    baseline, followup = baseline_and_followup(timepoints)
+    today = today or timezone.localdate()
+    baseline, last = baseline_and_followup(timepoints)
     participants = scope.participants().annotate(month=TruncMonth("enrolled_on"))
-
-    def visit_at(timepoint, *statuses) -> Exists:
-        return Exists(
-            Visit.objects.filter(
-                participant=OuterRef("pk"), timepoint=timepoint, status__in=statuses
-            )
-        )
-
     if baseline is not None:
         participants = participants.annotate(
-            baseline_done=visit_at(baseline, VisitStatus.COMPLETED)
+            baseline_state=followup.state_at(baseline, today=today)
         )
-        baseline_done = Q(baseline_done=True)
+        baseline_done = Q(baseline_state=FollowUpState.COMPLETED)
     else:
         baseline_done = Q(pk__in=[])
-    if followup is not None:
+    if last is not None:
         participants = participants.annotate(
-            followup_done=visit_at(followup, VisitStatus.COMPLETED),
-            followup_ahead=visit_at(followup, VisitStatus.SCHEDULED, VisitStatus.OPEN),
+            last_state=followup.state_at(last, today=today)
         )
-        followup_done = Q(followup_done=True)
-        followup_ahead = Q(followup_ahead=True, status=ParticipantStatus.ACTIVE)
+        followup_done = Q(last_state=FollowUpState.COMPLETED)
+        followup_ahead = Q(last_state__in=followup.STILL_TO_COME)
     else:
         followup_done = followup_ahead = Q(pk__in=[])
     rows = (
@@ -603,40 +612,44 @@ class Attrition:
     sex: list[tuple[str, int, int]] = field(default_factory=list)
 
 
-def attrition(scope: Scope, *, timepoints: list[Timepoint]) -> Attrition:
+def attrition(
+    scope: Scope,
+    *,
+    timepoints: list[Timepoint],
+    today: dt.date | None = None,
+    people: StateCounts | None = None,
+) -> Attrition:
     """Baseline characteristics and scores of follow-up completers and the rest.
 
     Non-completers are those whose follow-up has ended without completion:
-    missed, withdrawn, or lost to follow-up. Those still to come are left out.
+    missed, withdrawn, or lost to follow-up (``followup.ENDED_WITHOUT_COMPLETION``).
+    Those still to come are left out. A score or answer left empty is left out
+    of its row, never counted as a value. ``people``: the scope's participants
+    by state at the last timepoint, when the caller has counted them already
+    (``ConsortCounts.followup``).
     """
-    baseline, followup = baseline_and_followup(timepoints)
-    if baseline is None or followup is None:
+    today = today or timezone.localdate()
+    baseline, last = baseline_and_followup(timepoints)
+    if baseline is None or last is None:
         return Attrition(completers=0, non_completers=0)
-    followup_status = (
-        Visit.objects.filter(
-            participant_id=OuterRef("visit__participant_id"), timepoint=followup
-        )
-        .order_by()
-        .values("status")[:1]
-    )
+    if people is None:
+        people = followup.participant_counts_at(scope.participants(), last, today=today)
     responses = (
         Response.objects.filter(
             scope.participant_filter("visit__participant__"),
             visit__timepoint=baseline,
             status=ResponseStatus.SUBMITTED,
         )
-        .annotate(followup_status=Subquery(followup_status))
+        .annotate(
+            last_state=followup.state_at(
+                last, today=today, participant="visit__participant_id"
+            )
+        )
         .annotate(
             group=Case(
-                When(followup_status=VisitStatus.COMPLETED, then=Value(COMPLETERS)),
+                When(last_state=FollowUpState.COMPLETED, then=Value(COMPLETERS)),
                 When(
-                    Q(followup_status__in=[VisitStatus.MISSED, VisitStatus.WITHDRAWN])
-                    | Q(
-                        visit__participant__status__in=[
-                            ParticipantStatus.LOST,
-                            ParticipantStatus.WITHDRAWN,
-                        ]
-                    ),
+                    last_state__in=followup.ENDED_WITHOUT_COMPLETION,
                     then=Value(NON_COMPLETERS),
                 ),
                 default=Value(""),
@@ -649,7 +662,7 @@ def attrition(scope: Scope, *, timepoints: list[Timepoint]) -> Attrition:
     for measure in ATTRITION_MEASURES:
         value = Case(
             When(
-                instrument__slug=measure.instrument,
+                Q(instrument__slug=measure.instrument) & _has_value(measure.path),
                 then=Cast(KT(measure.path), FloatField()),
             ),
             output_field=FloatField(),
@@ -658,12 +671,9 @@ def attrition(scope: Scope, *, timepoints: list[Timepoint]) -> Attrition:
         aggregates[f"{measure.name}__mean"] = Avg(value)
         # Sum of squares, not StdDev: SQLite's STDDEV_SAMP fails below two values.
         aggregates[f"{measure.name}__squares"] = Sum(value * value)
-    people = Count("visit__participant_id", distinct=True)
     by_group = {
         row["group"]: row
-        for row in responses.values("group")
-        .annotate(people=people, **aggregates)
-        .order_by()
+        for row in responses.values("group").annotate(**aggregates).order_by()
     }
     rows = []
     for measure in ATTRITION_MEASURES:
@@ -697,11 +707,17 @@ def attrition(scope: Scope, *, timepoints: list[Timepoint]) -> Attrition:
         for code, counts in sorted(by_sex.items())
     ]
     return Attrition(
-        completers=by_group.get(COMPLETERS, {}).get("people", 0),
-        non_completers=by_group.get(NON_COMPLETERS, {}).get("people", 0),
+        completers=people.completed,
+        non_completers=people.ended_without_completion,
         rows=rows,
         sex=sex,
     )
+
+
+def _has_value(path: str) -> Q:
+    """The JSON key holds a value: present and not null. SQLite casts a JSON
+    null to 0, so a score that could not be computed must be left out first."""
+    return Q(**{f"{path}__isnull": False}) & ~Q(**{path: None})
 
 
 def _choice_labels(measure: Measure) -> dict[str, str]:

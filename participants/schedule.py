@@ -70,15 +70,17 @@ def new_visit(
 class StatusChanges:
     opened: int = 0
     missed: int = 0
+    completed: int = 0  # participants whose last visit is done
 
 
 def update_statuses(today: dt.date) -> StatusChanges:
-    """Open visits whose window has come and mark missed those it has passed.
+    """Open visits whose window has come and mark missed those it has passed;
+    mark completed the participants whose last visit is done.
 
     Idempotent: each visit moves only when its window says so. Opening a visit
     sets when its invitation is due.
     """
-    from participants import reminders
+    from participants import followup, reminders
 
     changes = StatusChanges()
     active = Visit.objects.filter(participant__status=ParticipantStatus.ACTIVE)
@@ -97,6 +99,7 @@ def update_statuses(today: dt.date) -> StatusChanges:
         visit.save(update_fields=["status"])
         reminders.refresh(visit)
         changes.opened += 1
+    changes.completed = followup.complete_finished_participants()
     return changes
 
 

@@ -32,4 +32,8 @@ def plan_and_send() -> dict:
 @shared_task(acks_late=True)
 def update_visit_statuses() -> dict:
     changes = schedule.update_statuses(timezone.localdate())
-    return {"opened": changes.opened, "missed": changes.missed}
+    return {
+        "opened": changes.opened,
+        "missed": changes.missed,
+        "completed": changes.completed,
+    }

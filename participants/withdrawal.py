@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.db import transaction
 
-from participants import reminders, schedule
+from participants import followup, reminders, schedule
 from participants.models import (
     MessageStatus,
     OutboundMessage,
@@ -87,4 +87,8 @@ def reactivate(participant: Participant, *, reason: str, today: dt.date) -> Part
         visit.status = dates.status_on(today)
         visit.save(update_fields=["status"])
         reminders.refresh(visit)
+    followup.complete_finished_participants(
+        Participant.objects.filter(pk=participant.pk)
+    )
+    participant.refresh_from_db(fields=["status"])
     return participant

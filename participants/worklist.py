@@ -1,4 +1,7 @@
-"""The follow-up work list: open visits to chase, and what staff did about them.
+"""The follow-up work list: visits in their window to chase, and what staff did.
+
+Which visits are open or overdue is ``participants.followup``'s to say, as on
+every other page.
 
 Rows are read in a constant number of queries however long the list is: the
 visits with their participant, site, timepoint and contact details in one, and
@@ -14,8 +17,10 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F, Prefetch, Q, QuerySet, Window
 from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
 
-from participants import reminders
+from participants import followup, reminders
+from participants.followup import FollowUpState
 from participants.messaging import CHANNELS
 from participants.models import (
     ContactAttempt,
@@ -28,7 +33,6 @@ from participants.models import (
     Site,
     Timepoint,
     Visit,
-    VisitStatus,
 )
 from studyportal import access
 from studyportal.errors import DomainError
@@ -39,7 +43,7 @@ REPORTED_MESSAGES = (MessageStatus.SENT, MessageStatus.PRINTED, MessageStatus.FA
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One open visit on the work list."""
+    """One visit in its window (open or overdue) on the work list."""
 
     visit: Visit
     days_left: int
@@ -90,18 +94,18 @@ def worklist_visits(
     timepoint: Timepoint | None = None,
     overdue_only: bool = False,
 ) -> QuerySet[Visit]:
-    """Open visits of active participants the user may see, closing soonest first."""
-    visits = Visit.objects.filter(
-        status=VisitStatus.OPEN,
-        participant__status=ParticipantStatus.ACTIVE,
-        participant__in=access.participants_for(user),
+    """Visits in their window (open or overdue) that the user may see, closing
+    soonest first; each carries its ``followup_state``."""
+    visits = followup.with_states(
+        Visit.objects.filter(participant__in=access.participants_for(user)),
+        today=today,
     )
+    states = [FollowUpState.OVERDUE] if overdue_only else list(followup.IN_WINDOW)
+    visits = visits.filter(**{f"{followup.STATE_FIELD}__in": states})
     if site is not None:
         visits = visits.filter(participant__site=site)
     if timepoint is not None:
         visits = visits.filter(timepoint=timepoint)
-    if overdue_only:
-        visits = visits.filter(due_on__lt=today)
     messages = _latest_per_visit(
         OutboundMessage.objects.filter(status__in=REPORTED_MESSAGES).annotate(
             happened_at=Coalesce("sent_at", "claimed_at", "due_at")
@@ -128,7 +132,7 @@ def work_items(visits: Iterable[Visit], *, today: dt.date) -> list[WorkItem]:
         WorkItem(
             visit=visit,
             days_left=(visit.closes_on - today).days,
-            overdue=today > visit.due_on,
+            overdue=getattr(visit, followup.STATE_FIELD) == FollowUpState.OVERDUE,
             last_message=next(iter(visit.latest_messages), None),
             last_attempt=next(iter(visit.latest_attempts), None),
         )
@@ -153,9 +157,16 @@ def worklist(
 
 @transaction.atomic
 def log_attempt(
-    *, visit: Visit, channel: str, outcome: str, note: str, user
+    *,
+    visit: Visit,
+    channel: str,
+    outcome: str,
+    note: str,
+    user,
+    today: dt.date | None = None,
 ) -> ContactAttempt:
-    """Record one attempt to reach a participant about an open visit."""
+    """Record one attempt to reach a participant about a visit in its window."""
+    today = today or timezone.localdate()
     visit = (
         Visit.objects.select_for_update(of=("self",))
         .select_related("participant", "timepoint")
@@ -167,10 +178,10 @@ def log_attempt(
             f"{visit.participant.get_status_display().lower()}; "
             "contact attempts are recorded for active participants only."
         )
-    if visit.status != VisitStatus.OPEN:
+    state = followup.visit_state(visit, today=today)
+    if state not in followup.IN_WINDOW:
         raise DomainError(
-            f"The {visit.timepoint.label.lower()} visit is "
-            f"{visit.get_status_display().lower()}; "
+            f"The {visit.timepoint.label.lower()} visit is {state.label.lower()}; "
             "contact attempts are recorded for open visits only."
         )
     if channel not in ContactAttempt.Channel.values:

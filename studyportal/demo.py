@@ -20,6 +20,7 @@ from instruments.responses import scores_for
 from participants import (
     consent,
     enrolment,
+    followup,
     messaging,
     protocol,
     reminders,
@@ -609,6 +610,10 @@ def _store_past_visits(done: list, rng: random.Random) -> None:
     Response.objects.bulk_update(responses, ["started_at", "updated_at"])
     bulk_update_with_history(
         visits, Visit, ["status", "completed_at", "next_message_at"]
+    )
+    # As a submission would: whoever has now done their last visit has completed.
+    followup.complete_finished_participants(
+        Participant.objects.filter(pk__in={visit.participant_id for visit in visits})
     )
 
 

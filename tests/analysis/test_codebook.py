@@ -37,7 +37,7 @@ def test_codebook_describes_each_variable_with_values_and_missing_codes(demo_stu
     assert rows["sex"]["version"] == 1
     assert rows["followup_selfmgmt_total"]["missing"] == (
         f"{NOT_ANSWERED.code}=not answered; -99997=not asked; "
-        f"{VISIT_MISSED.code}=visit missed"
+        f"{VISIT_MISSED.code}=visit missed; -99995=visit still open"
     )
     assert rows["baseline_pain_worst"]["values"].startswith("0=")
     assert rows["pseudonym"]["type"] == "string"

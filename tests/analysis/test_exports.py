@@ -19,6 +19,7 @@ from analysis.exports import (
     NOT_ASKED,
     SKIPPED,
     VISIT_MISSED,
+    VISIT_OPEN,
     ExportRequest,
     export_pseudonym,
 )
@@ -481,17 +482,18 @@ def test_spss_file_has_labels_and_declared_missing_values(demo_study, db, tmp_pa
         float(SKIPPED.code): "skipped by branching",
         float(NOT_ASKED.code): "not asked",
         float(VISIT_MISSED.code): "visit missed",
+        float(VISIT_OPEN.code): "visit still open",
     }
-    # Four codes make a range; SPSS takes up to three as single values.
+    # Four codes or more make a range; SPSS takes up to three as single values.
     assert meta.missing_ranges["followup_pain_worst"] == [
-        {"lo": float(NOT_ANSWERED.code), "hi": float(VISIT_MISSED.code)}
+        {"lo": float(NOT_ANSWERED.code), "hi": float(VISIT_OPEN.code)}
     ]
     assert meta.missing_ranges["followup_selfmgmt_total"] == [
-        {"lo": float(code), "hi": float(code)}
-        for code in (NOT_ANSWERED.code, NOT_ASKED.code, VISIT_MISSED.code)
+        {"lo": float(NOT_ANSWERED.code), "hi": float(VISIT_OPEN.code)}
     ]
     assert meta.missing_ranges["followup_day"] == [
-        {"lo": float(VISIT_MISSED.code), "hi": float(VISIT_MISSED.code)}
+        {"lo": float(code), "hi": float(code)}
+        for code in (VISIT_MISSED.code, VISIT_OPEN.code)
     ]
     # Read the usual way, SPSS's missing values are missing.
     plain, _ = read_stat("sav", data, tmp_path)
@@ -520,6 +522,7 @@ def test_stata_file_has_labels_and_extended_missing_values(demo_study, db, tmp_p
         "a": "not answered",
         "c": "not asked",
         "d": "visit missed",
+        "e": "visit still open",
     }
     assert meta.variable_value_labels["sex"][1] == "Female"
     assert meta.variable_value_labels["sex"]["d"] == "visit missed"

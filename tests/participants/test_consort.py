@@ -70,9 +70,10 @@ def test_screening_counts_by_criterion_and_decline_reason(protocol, site_a, staf
     assert counts.not_yet_enrolled == 1
     assert counts.enrolled == 1
     assert counts.excluded + counts.enrolled == counts.assessed
+    # No exclusion reason is set on these criteria: the criterion is named.
     assert dict(counts.unmet_criteria) == {
-        "Aged 18 or over": 2,
-        "Able to complete questionnaires in English": 1,
+        "Did not meet: Aged 18 or over": 2,
+        "Did not meet: Able to complete questionnaires in English": 1,
     }
     assert dict(counts.decline_reasons) == {"No time": 1, "Other": 1}
 
@@ -95,9 +96,10 @@ def test_withdrawal_without_keeping_data_leaves_the_analysis(protocol, site_a, s
     )
     assert counts.followup_completed == 2
     assert counts.withdrawn == counts.withdrawn_after_followup == 1
-    assert counts.withdrawal_reasons == [("Too unwell", 1)]
+    # Reasons sit under "did not complete follow-up"; this one had completed it.
+    assert counts.followup_withdrawn == 0 and counts.withdrawal_reasons == []
     assert counts.removed_from_analysis == 1
-    assert counts.analysed == 1
+    assert counts.completed_with_data == 1
     assert kept.pk != removed.pk
 
 
@@ -165,23 +167,29 @@ def test_consort_reconciles_with_the_dashboard_tables(demo_study, coordinator_us
         "No contact possible": 1,
         "No reason recorded": 2,
     }
-    assert sum(n for _, n in counts.withdrawal_reasons) == counts.withdrawn
-    assert sum(n for _, n in counts.lost_reasons) == counts.lost
+    assert sum(n for _, n in counts.withdrawal_reasons) == counts.followup_withdrawn
+    assert sum(n for _, n in counts.lost_reasons) == counts.followup_lost
     assert counts.not_eligible == sum(n for _, n in counts.unmet_criteria) == 40
     assert counts.declined == sum(n for _, n in counts.decline_reasons) == 32
-    # Every participant is in exactly one place at follow-up.
+    # Every participant is in exactly one place at follow-up, as on the dashboard.
     assert counts.allocated_to_followup == (
         counts.followup_completed
-        + counts.lost
-        - counts.lost_after_followup
-        + counts.withdrawn
-        - counts.withdrawn_after_followup
+        + counts.followup_lost
+        + counts.followup_withdrawn
         + counts.followup_missed
         + counts.followup_to_come
     )
-    # Visits withdrawn at follow-up are those of the withdrawn participants.
-    assert total[followup].withdrawn <= counts.withdrawn
-    assert counts.analysed == counts.followup_completed - counts.removed_from_analysis
+    assert (counts.followup_lost, counts.followup_withdrawn) == (
+        total[followup].lost,
+        total[followup].withdrawn,
+    )
+    assert counts.followup_missed == total[followup].missed
+    assert counts.followup_to_come == (
+        total[followup].not_yet_due + total[followup].open
+    )
+    assert counts.completed_with_data == (
+        counts.followup_completed - counts.removed_from_analysis
+    )
 
 
 def test_the_figure_is_svg_with_a_title_and_png_from_the_same_drawing(demo_study):
@@ -192,6 +200,8 @@ def test_the_figure_is_svg_with_a_title_and_png_from_the_same_drawing(demo_study
     assert svg.startswith("<svg") and 'role="img"' in svg
     assert "<title id=" in svg and "Participant flow" in svg
     assert f"Assessed for eligibility (n={counts.assessed})" in svg
-    assert f"Analysed (n={counts.analysed})" in svg
+    # No analysis has run, so the figure claims no analysed N.
+    assert f"Completed follow-up (n={counts.completed_with_data})" in svg
+    assert "Analysed" not in svg
     assert "style=" not in svg
     assert consort.consort_png(counts).startswith(b"\x89PNG")

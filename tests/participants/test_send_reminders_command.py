@@ -160,7 +160,11 @@ def test_the_planning_task_queues_each_due_message_for_sending(
 
 
 def test_the_status_task_updates_visits_for_today(participant, lapsed):
-    assert tasks.update_visit_statuses() == {"opened": 0, "missed": 1}
+    assert tasks.update_visit_statuses() == {
+        "opened": 0,
+        "missed": 1,
+        "completed": 0,
+    }
 
 
 def test_the_beat_runs_the_planning_and_status_tasks_before_they_go_stale():

@@ -50,12 +50,14 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Visits: would open {changes.opened}, "
                 f"would mark {changes.missed} missed."
+                + _completed(changes.completed, would=True)
             )
             if released:
                 self.stdout.write(f"Would release {released} stale claim(s).")
         else:
             self.stdout.write(
                 f"Visits: {changes.opened} opened, {changes.missed} missed."
+                + _completed(changes.completed, would=False)
             )
             if released:
                 self.stdout.write(f"Released {released} stale claim(s).")
@@ -64,3 +66,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  plan {line}")
         verb = "would plan" if dry_run else "planned"
         self.stdout.write(f"Messages: {verb} {planned.created}.")
+
+
+def _completed(count: int, *, would: bool) -> str:
+    if not count:
+        return ""
+    marked = "would mark" if would else "marked"
+    return f" Participants: {marked} {count} completed."
