@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from participants.models import (
     Participant,
     ParticipantStatus,
+    Study,
     Timepoint,
     Visit,
     VisitStatus,
@@ -72,8 +73,9 @@ class StatusChanges:
     missed: int = 0
 
 
-def update_statuses(today: dt.date) -> StatusChanges:
-    """Open visits whose window has come and mark missed those it has passed.
+def update_statuses(today: dt.date, *, study: Study | None = None) -> StatusChanges:
+    """Open visits whose window has come and mark missed those it has passed,
+    as of ``today``, in every study or only in ``study``.
 
     Idempotent: each visit moves only when its window says so. Opening a visit
     sets when its invitation is due.
@@ -81,9 +83,12 @@ def update_statuses(today: dt.date) -> StatusChanges:
     from participants import reminders
 
     changes = StatusChanges()
-    active = Visit.objects.filter(participant__status=ParticipantStatus.ACTIVE)
+    visits = Visit.objects.all()
+    if study is not None:
+        visits = visits.filter(participant__study=study)
+    active = visits.filter(participant__status=ParticipantStatus.ACTIVE)
     # A lost participant's windows still close; only active ones open new visits.
-    following = Visit.objects.filter(
+    following = visits.filter(
         participant__status__in=(ParticipantStatus.ACTIVE, ParticipantStatus.LOST)
     )
     changes.missed = following.filter(
