@@ -445,7 +445,6 @@ def simulation_staff(site: Site):
 
 @dataclass
 class _Run:
-    study: Study
     rng: random.Random
     staff: dict[int, object]
     numbering: int
@@ -597,7 +596,6 @@ def simulate(
     slug = enrolment.characteristics_instrument_slug(study)
     form = consent.current_form(study)
     run = _Run(
-        study=study,
         rng=rng,
         staff={site.pk: simulation_staff(site) for site in sites},
         numbering=Participant.objects.filter(study=study, is_test_data=True).count(),
