@@ -23,7 +23,13 @@ from instruments.definitions import (
 from instruments.models import InstrumentVersion, Response, ResponseStatus
 from participants import followup
 from participants.enrolment import characteristics_instrument_slug, protocol_links
-from participants.models import Participant, ParticipantStatus, Site, Study
+from participants.models import (
+    Participant,
+    ParticipantStatus,
+    Site,
+    Study,
+    StudyPhase,
+)
 
 LEADING_VARIABLES = {
     "site": "Site",
@@ -44,12 +50,23 @@ class Dataset:
     content_hash: str
 
 
-def included_participants(study: Study) -> QuerySet[Participant]:
+def included_participants(
+    study: Study, *, include_test_data: bool = False
+) -> QuerySet[Participant]:
     """Everyone whose data may leave, in the dataset or a download: not those
-    who withdrew and asked for their data to be removed."""
-    return Participant.objects.filter(study=study).exclude(
+    who withdrew and asked for their data to be removed, nor, once the study is
+    in production, the test data made while it was set up (unless asked for).
+    In set-up, test data are all there is, so they stay."""
+    participants = Participant.objects.filter(study=study).exclude(
         status=ParticipantStatus.WITHDRAWN, keep_data=False
     )
+    if study.phase == StudyPhase.PRODUCTION and not include_test_data:
+        participants = participants.exclude(is_test_data=True)
+    return participants
+
+
+def has_test_data(study: Study) -> bool:
+    return Participant.objects.filter(study=study, is_test_data=True).exists()
 
 
 def build_dataset(study: Study, *, sites: Iterable[Site] | None = None) -> Dataset:
@@ -58,7 +75,8 @@ def build_dataset(study: Study, *, sites: Iterable[Site] | None = None) -> Datas
     ``study_id`` is the participant's study code, not a pseudonym: giving the
     dataset to investigators, the caller must pseudonymise it first.
     Participants who withdrew and asked for their data to be removed are left
-    out, and only submitted responses count.
+    out, and so is a study in production's test data (``included_participants``);
+    only submitted responses count.
     """
     participants = included_participants(study)
     if sites is not None:

@@ -8,8 +8,10 @@ from django.http import FileResponse, Http404, HttpResponse, StreamingHttpRespon
 from django.shortcuts import get_object_or_404, redirect, render
 
 from analysis import codebook, downloads, exports
+from analysis.dataset import has_test_data
 from analysis.exports import DATE_MODES, FORMATS, LAYOUTS, ExportRequest
 from participants.enrolment import protocol_links
+from participants.models import StudyPhase
 from studyportal import access
 
 IDENTIFIERS = {
@@ -60,6 +62,12 @@ class DownloadForm(forms.Form):
     excel_bom = forms.BooleanField(
         label="Mark the CSV as UTF-8 for Excel (byte order mark)", required=False
     )
+    include_test_data = forms.BooleanField(
+        label="Include test data",
+        required=False,
+        help_text="The participants made up to try the study out while it was "
+        "being set up; left out unless ticked.",
+    )
     small_cells_understood = forms.BooleanField(
         label="I have read the warning about small groups and will not publish "
         "counts that could identify someone",
@@ -84,6 +92,13 @@ class DownloadForm(forms.Form):
             self.fields[
                 "identifier"
             ].help_text = "This study's downloads carry export pseudonyms only."
+        # Offered only where it changes something: a study in set-up keeps its
+        # test data anyway, and one without any has nothing to add.
+        self.offers_test_data = study.phase == StudyPhase.PRODUCTION and has_test_data(
+            study
+        )
+        if not self.offers_test_data:
+            del self.fields["include_test_data"]
 
     def clean(self):
         data = super().clean()
@@ -106,6 +121,7 @@ class DownloadForm(forms.Form):
                 age_bands=data["age_bands"],
                 pseudonym=data["identifier"] == "pseudonym",
                 excel_bom=data["excel_bom"],
+                include_test_data=data.get("include_test_data", False),
             )
             exports.check_identifier(self.study, data["request"])
         except ValueError as error:

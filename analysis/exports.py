@@ -199,7 +199,9 @@ class ExportRequest:
     (``AGE_BANDS``) instead of years. ``pseudonym``: an export pseudonym, stable
     across downloads, instead of the study ID. ``excel_bom``: start the CSV
     (alone or in the zip) with a UTF-8 byte order mark so Excel reads it as
-    UTF-8; ignored by the other formats.
+    UTF-8; ignored by the other formats. ``include_test_data``: keep the test
+    data made while the study was set up, which a study in production leaves
+    out (``included_participants``).
     """
 
     layout: str = "wide"
@@ -212,6 +214,7 @@ class ExportRequest:
     age_bands: bool = False
     pseudonym: bool = True
     excel_bom: bool = False
+    include_test_data: bool = False
 
     def __post_init__(self):
         _check_choice("layout", self.layout, LAYOUTS)
@@ -225,7 +228,14 @@ class ExportRequest:
                 raise ValueError(f"{name} must be a list of names, not {value!r}.")
             # A list from a form or JSON becomes a tuple, so requests hash.
             object.__setattr__(self, name, tuple(dict.fromkeys(value)))
-        for name in ("items", "scores", "age_bands", "pseudonym", "excel_bom"):
+        for name in (
+            "items",
+            "scores",
+            "age_bands",
+            "pseudonym",
+            "excel_bom",
+            "include_test_data",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false.")
         if not (self.items or self.scores):
@@ -274,7 +284,7 @@ class ExportRequest:
                 "Participant identifier",
                 "export pseudonym" if self.pseudonym else "study ID",
             ),
-        ]
+        ] + ([("Test data", "included")] if self.include_test_data else [])
 
 
 def _check_choice(name: str, value: Any, allowed: dict[str, str]) -> None:
@@ -1012,7 +1022,9 @@ class Export:
     # -- reading --------------------------------------------------------------
 
     def _participants(self) -> QuerySet:
-        return included_participants(self.study)
+        return included_participants(
+            self.study, include_test_data=self.request.include_test_data
+        )
 
     def _responses(self) -> QuerySet:
         """Submitted responses to the chosen instruments at the chosen timepoints."""

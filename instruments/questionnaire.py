@@ -132,7 +132,9 @@ def answers_for(visit: Visit) -> dict[int, dict]:
     return {r.instrument_id: r.answers for r in _responses(visit)}
 
 
-def check_open(visit: Visit) -> None:
+def check_open(visit: Visit, *, today: dt.date | None = None) -> None:
+    """DomainError("closed" or "completed") unless the visit may be answered
+    ``today`` (the real date unless given)."""
     # A participant who completed the study still sees their visit completed.
     if visit.participant.status not in (
         ParticipantStatus.ACTIVE,
@@ -141,7 +143,7 @@ def check_open(visit: Visit) -> None:
         raise DomainError("closed")
     if visit.status == VisitStatus.COMPLETED:
         raise DomainError("completed")
-    today = timezone.localdate()
+    today = today or timezone.localdate()
     if (
         visit.status != VisitStatus.OPEN
         or not visit.opens_on <= today <= visit.closes_on
@@ -151,15 +153,25 @@ def check_open(visit: Visit) -> None:
 
 @transaction.atomic
 def save_page(
-    visit: Visit, page: Page, page_answers: dict, *, mode: str, device: str, user=None
+    visit: Visit,
+    page: Page,
+    page_answers: dict,
+    *,
+    mode: str,
+    device: str,
+    user=None,
+    now: dt.datetime | None = None,
 ) -> Response:
     """Merge one page's answers into the instrument's response.
 
     Only this page's items are replaced, so two tabs on different pages do not
-    overwrite each other; hidden items on the page lose their answers.
+    overwrite each other; hidden items on the page lose their answers. ``now``
+    (the real time unless given) is when the page is saved.
     """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
     locked = Visit.objects.select_for_update().get(pk=visit.pk)
-    check_open(locked)
+    check_open(locked, today=today)
     response, _ = Response.objects.select_for_update().get_or_create(
         visit=locked,
         instrument=page.instrument,
@@ -174,10 +186,12 @@ def save_page(
         raise DomainError("completed")
     merged = {k: v for k, v in response.answers.items() if k not in page.item_names()}
     merged.update(page_answers)
-    response.answers = answer_rules.resolve(page.definition, merged).answers
+    response.answers = answer_rules.resolve(
+        page.definition, merged, today=today
+    ).answers
     paradata = dict(response.paradata or {})
     paradata.setdefault("pages", []).append(
-        {"page": page.number, "saved_at": timezone.now().isoformat(), "device": device}
+        {"page": page.number, "saved_at": now.isoformat(), "device": device}
     )
     paradata["device"] = device
     response.paradata = paradata
@@ -222,13 +236,22 @@ def missing_required(visit: Visit, pages: list[Page]) -> list[Page]:
 
 @transaction.atomic
 def submit(
-    visit: Visit, *, mode: str, device: str, today: dt.date | None = None
+    visit: Visit,
+    *,
+    mode: str,
+    device: str,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
 ) -> bool:
     """Submit every response of the visit once; False if it was already submitted.
 
     The visit row lock serialises double clicks and second tabs: the first
-    submits, the others find the visit completed.
+    submits, the others find the visit completed. ``now`` (the real time unless
+    given) is the moment of submission; ``today``, its date unless given, is
+    the day calculated items are worked out for.
     """
+    now = now or timezone.now()
+    today = today or timezone.localdate(now)
     locked = (
         Visit.objects.select_for_update(of=("self",))
         .select_related("participant", "timepoint")
@@ -236,11 +259,10 @@ def submit(
     )
     if locked.status == VisitStatus.COMPLETED:
         return False
-    check_open(locked)
+    check_open(locked, today=timezone.localdate(now))
     pages = pages_for(locked)
     if missing_required(locked, pages):
         raise DomainError("Some required questions are not answered yet.")
-    now = timezone.now()
     # Read under the visit's lock, which every writer of its responses takes.
     started = {response.instrument_id: response for response in _responses(locked)}
     instruments = {page.instrument: page.version for page in pages}
@@ -298,8 +320,9 @@ def response_mode(is_tablet: bool) -> str:
 
 
 @transaction.atomic
-def complete_if_all_submitted(visit: Visit) -> bool:
-    """Mark the visit completed once every instrument it collects is submitted."""
+def complete_if_all_submitted(visit: Visit, *, now: dt.datetime | None = None) -> bool:
+    """Mark the visit completed once every instrument it collects is submitted;
+    ``now`` (the real time unless given) is when."""
     locked = Visit.objects.select_for_update().get(pk=visit.pk)
     if locked.status == VisitStatus.COMPLETED:
         return False
@@ -311,5 +334,5 @@ def complete_if_all_submitted(visit: Visit) -> bool:
     )
     if not expected or not expected <= submitted:
         return False
-    _complete(locked, timezone.now())
+    _complete(locked, now or timezone.now())
     return True

@@ -22,14 +22,24 @@ def scores_for(definition, answers: dict) -> dict:
 
 @transaction.atomic
 def record_staff_entry(
-    *, visit, slug: str, answers: dict, user, mode: str, today: dt.date | None = None
+    *,
+    visit,
+    slug: str,
+    answers: dict,
+    user,
+    mode: str,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
 ) -> Response:
     """Store answers entered by staff as a submitted response (new or corrected).
 
     Staff own what they enter, so they may correct it; history keeps every
-    earlier value. Calculated items (an age from a date of birth) are worked out
-    as of ``today``, the real date unless given.
+    earlier value. ``now`` (the real time unless given) is when they were
+    entered; calculated items (an age from a date of birth) are worked out as
+    of ``today``, the date of ``now`` unless given.
     """
+    now = now or timezone.now()
+    today = today or timezone.localdate(now)
     instrument = Instrument.objects.get(slug=slug)
     version = instrument.versions.order_by("-number").first()
     response = (
@@ -50,7 +60,7 @@ def record_staff_entry(
         "status": ResponseStatus.SUBMITTED,
         "mode": mode,
         "entered_by": user,
-        "submitted_at": timezone.now(),
+        "submitted_at": now,
     }
     if response is None:
         return Response.objects.create(visit=visit, instrument=instrument, **values)

@@ -68,8 +68,14 @@ def enrol(
     characteristics: dict | None,
     user,
     today: dt.date,
+    now: dt.datetime | None = None,
 ) -> Participant:
-    """Create the participant, contact details, visits and baseline characteristics."""
+    """Create the participant, contact details, visits and baseline characteristics.
+
+    ``today`` is the day of enrolment, which anchors the visit windows; ``now``
+    (the real time unless given) is when the characteristics were entered. A
+    participant from a test screening is test data.
+    """
     screening = ScreeningRecord.objects.select_for_update().get(pk=screening.pk)
     if hasattr(screening, "participant"):
         raise DomainError(
@@ -86,6 +92,7 @@ def enrol(
         screening=screening,
         enrolled_on=today,
         enrolled_by=user,
+        is_test_data=screening.is_test_data,
     )
     ParticipantContact.objects.create(participant=participant, **asdict(contact))
     duplicates.record_unseen_matches(participant, contact, user=user, today=today)
@@ -104,6 +111,7 @@ def enrol(
             user=user,
             mode=ResponseMode.STAFF,
             today=today,
+            now=now,
         )
     if first is not None and first.status == VisitStatus.SCHEDULED:
         first.status = VisitStatus.OPEN

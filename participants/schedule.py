@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from participants.models import (
     Participant,
     ParticipantStatus,
+    Study,
     Timepoint,
     Visit,
     VisitStatus,
@@ -73,9 +74,10 @@ class StatusChanges:
     completed: int = 0  # participants whose last visit is done
 
 
-def update_statuses(today: dt.date) -> StatusChanges:
-    """Open visits whose window has come and mark missed those it has passed;
-    mark completed the participants whose last visit is done.
+def update_statuses(today: dt.date, *, study: Study | None = None) -> StatusChanges:
+    """Open visits whose window has come and mark missed those it has passed,
+    as of ``today``, in every study or only in ``study``; mark completed the
+    participants whose last visit is done.
 
     Idempotent: each visit moves only when its window says so. Opening a visit
     sets when its invitation is due.
@@ -83,9 +85,12 @@ def update_statuses(today: dt.date) -> StatusChanges:
     from participants import followup, reminders
 
     changes = StatusChanges()
-    active = Visit.objects.filter(participant__status=ParticipantStatus.ACTIVE)
+    visits = Visit.objects.all()
+    if study is not None:
+        visits = visits.filter(participant__study=study)
+    active = visits.filter(participant__status=ParticipantStatus.ACTIVE)
     # A lost participant's windows still close; only active ones open new visits.
-    following = Visit.objects.filter(
+    following = visits.filter(
         participant__status__in=(ParticipantStatus.ACTIVE, ParticipantStatus.LOST)
     )
     changes.missed = following.filter(
@@ -99,7 +104,8 @@ def update_statuses(today: dt.date) -> StatusChanges:
         visit.save(update_fields=["status"])
         reminders.refresh(visit)
         changes.opened += 1
-    changes.completed = followup.complete_finished_participants()
+    in_study = None if study is None else Participant.objects.filter(study=study)
+    changes.completed = followup.complete_finished_participants(in_study)
     return changes
 
 

@@ -32,8 +32,13 @@ def record_screening(
     decline_detail: str = "",
     user,
     today: dt.date,
+    is_test_data: bool = False,
 ) -> ScreeningRecord:
-    """Log one screened patient; the criteria decide eligibility, not the user."""
+    """Log one screened patient; the criteria decide eligibility, not the user.
+
+    ``is_test_data`` marks a screening made up to try the study out (see
+    ``StudyPhase``); the participant it may become is test data too.
+    """
     study = site.study
     codes = list(study.criteria.values_list("code", flat=True))
     if set(criteria_met) != set(codes):
@@ -70,4 +75,5 @@ def record_screening(
         decline_reason=decline_reason,
         decline_detail=decline_detail.strip(),
         screened_by=user,
+        is_test_data=is_test_data,
     )

@@ -3,9 +3,10 @@
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from instruments.models import ResponseMode, ResponseStatus
-from participants import enrolment
+from participants import enrolment, screening
 from participants.models import (
     ConsentRecord,
     Participant,
@@ -109,6 +110,45 @@ def test_an_age_from_the_date_of_birth_is_the_age_on_the_day_of_enrolment(
     response = participant.visits.get(timepoint__code="baseline").responses.get()
     # 39 when enrolled, though 40 by now.
     assert response.answers["age"] == 39
+
+
+def test_enrolment_on_a_past_day_enters_the_characteristics_then(site_a, staff_a):
+    enrolled_on = today() - dt.timedelta(days=30)
+    record = journeys.consented(site_a, staff_a, on=enrolled_on)
+    then = timezone.make_aware(dt.datetime.combine(enrolled_on, dt.time(10, 15)))
+    participant = enrolment.enrol(
+        screening=record,
+        contact=contact(),
+        characteristics=CHARACTERISTICS,
+        user=staff_a,
+        today=enrolled_on,
+        now=then,
+    )
+    response = participant.visits.get(timepoint__code="baseline").responses.get()
+    assert response.submitted_at == then
+    assert participant.enrolled_on == enrolled_on
+
+
+def test_a_participant_from_a_test_screening_is_test_data(site_a, staff_a):
+    real = journeys.enrol(site_a, staff_a)
+    record = screening.record_screening(
+        site=site_a,
+        screened_on=today(),
+        criteria_met=journeys.all_met(),
+        outcome=ScreeningOutcome.CONSENTING,
+        user=staff_a,
+        today=today(),
+        is_test_data=True,
+    )
+    journeys.take_consent(record, staff_a)
+    made_up = enrolment.enrol(
+        screening=record,
+        contact=contact("Test Person", email="test@example.invalid"),
+        characteristics=CHARACTERISTICS,
+        user=staff_a,
+        today=today(),
+    )
+    assert (real.is_test_data, made_up.is_test_data) == (False, True)
 
 
 def test_the_same_screening_cannot_be_enrolled_twice(site_a, staff_a):

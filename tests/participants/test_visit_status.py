@@ -15,6 +15,7 @@ from participants.models import (
 )
 from participants.schedule import StatusChanges, Window, window
 from studyportal import demo
+from tests.factories import StudyFactory
 from tests.participants import journeys
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
@@ -152,6 +153,14 @@ def test_a_lost_participants_windows_close_but_none_open(participant):
     assert schedule.update_statuses(day(80)) == StatusChanges(opened=0, missed=1)
     assert visits(participant)["baseline"].status == VisitStatus.MISSED
     assert visits(participant)["followup"].status == VisitStatus.SCHEDULED
+
+
+def test_a_sweep_of_one_study_leaves_other_studies_visits_alone(participant):
+    other = StudyFactory()
+    assert schedule.update_statuses(day(105), study=other) == StatusChanges()
+    assert visits(participant)["baseline"].status == VisitStatus.OPEN
+    changes = schedule.update_statuses(day(105), study=participant.study)
+    assert changes == StatusChanges(opened=0, missed=2)
 
 
 # ---------------------------------------------------------------------------

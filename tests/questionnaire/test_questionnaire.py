@@ -1,19 +1,22 @@
 """Pages, saving, resuming and submitting a visit's questionnaire."""
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from instruments import questionnaire
 from instruments.models import Response
-from participants.models import ParticipantStatus, VisitStatus
+from participants.models import ParticipantStatus, Visit, VisitStatus
 from studyportal.errors import DomainError
 from tests.questionnaire.conftest import PAIN, complete_answers
 
 
-def save_all(visit, answers_by_page):
+def save_all(visit, answers_by_page, *, now=None):
     pages = questionnaire.pages_for(visit)
     for number, answers in answers_by_page.items():
         questionnaire.save_page(
-            visit, pages[number - 1], answers, mode="web", device="phone"
+            visit, pages[number - 1], answers, mode="web", device="phone", now=now
         )
 
 
@@ -98,6 +101,30 @@ def test_a_closed_or_withdrawn_visit_cannot_be_answered(baseline):
     baseline.participant.save()
     with pytest.raises(DomainError, match="closed"):
         questionnaire.save_page(baseline, page, PAIN, mode="web", device="phone")
+
+
+def test_a_visit_is_answered_and_submitted_at_a_past_moment_its_window_held(
+    baseline,
+):
+    today = timezone.localdate()
+    Visit.objects.filter(pk=baseline.pk).update(
+        opens_on=today - dt.timedelta(days=20), closes_on=today - dt.timedelta(days=6)
+    )
+    baseline.refresh_from_db()
+    page = questionnaire.pages_for(baseline)[0]
+    with pytest.raises(DomainError, match="closed"):
+        questionnaire.save_page(baseline, page, PAIN, mode="web", device="phone")
+    then = timezone.make_aware(
+        dt.datetime.combine(today - dt.timedelta(days=10), dt.time(11, 30))
+    )
+    save_all(baseline, complete_answers(), now=then)
+    submitted = then + dt.timedelta(minutes=12)
+    assert questionnaire.submit(baseline, mode="web", device="phone", now=submitted)
+    baseline.refresh_from_db()
+    assert baseline.completed_at == submitted
+    pain = Response.objects.get(instrument__slug="pain_severity")
+    assert pain.submitted_at == submitted
+    assert pain.paradata["pages"][0]["saved_at"] == then.isoformat()
 
 
 def test_device_class_from_the_browser():

@@ -53,6 +53,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--bom", action="store_true", help="UTF-8 byte order mark for Excel (CSV)"
         )
+        parser.add_argument(
+            "--include-test-data",
+            action="store_true",
+            help="Keep the test data made while the study was set up, which a "
+            "study in production leaves out",
+        )
 
     def handle(self, *args, **options):
         study = study_from_option(options["study"])
@@ -68,6 +74,7 @@ class Command(BaseCommand):
                 age_bands=options["age_bands"],
                 pseudonym=not options["study_ids"],
                 excel_bom=options["bom"],
+                include_test_data=options["include_test_data"],
             )
             export = exports.prepare(study, request)
         except ValueError as error:
