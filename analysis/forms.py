@@ -6,8 +6,8 @@ from django import forms
 
 from analysis import runs
 from analysis.dataset import Variable
-from analysis.models import PRESET_TITLES
-from analysis.specification import PRESETS, SAMPLES, ModelSpec, custom_specs
+from analysis.presets import study_presets
+from analysis.specification import SAMPLES, ModelSpec, custom_specs
 
 MAX_BLOCKS = 4
 NOT_USED = ""
@@ -26,9 +26,18 @@ class StartRunForm(forms.Form):
         if studies.count() == 1:
             self.fields["study"].widget = forms.HiddenInput()
             self.fields["study"].initial = studies.first().pk
-        self.fields["preset"].choices = [
-            (name, PRESET_TITLES.get(name, name)) for name in PRESETS
-        ]
+        offered: dict[str, str] = {}
+        for study in studies:
+            for name, preset in study_presets(study).items():
+                offered.setdefault(name, preset.label)
+        self.fields["preset"].choices = list(offered.items())
+
+    def clean(self):
+        data = super().clean()
+        study, preset = data.get("study"), data.get("preset")
+        if study and preset and preset not in study_presets(study):
+            self.add_error("preset", f"{study.short_name} has no such analysis.")
+        return data
 
 
 def block_field(number: int) -> str:

@@ -34,10 +34,8 @@ class ProposeForm(DomainErrorMixin, forms.Form):
     )
     criteria = forms.MultipleChoiceField(
         label="Stratify by",
-        choices=list(sampling.CRITERIA.items()),
         required=False,
         widget=TICKS,
-        initial=list(sampling.CRITERIA)[:2],
         help_text="None ticked: a simple random sample of everyone eligible.",
     )
     seed = forms.IntegerField(
@@ -54,6 +52,14 @@ class ProposeForm(DomainErrorMixin, forms.Form):
         if studies.count() == 1:
             self.fields["study"].widget = forms.HiddenInput()
             self.fields["study"].initial = studies.first().pk
+        offered: dict[str, str] = {}
+        for study in studies:
+            for name, label in sampling.criteria_of(study).items():
+                offered.setdefault(name, label)
+        self.fields["criteria"].choices = list(offered.items())
+        self.fields["criteria"].initial = [
+            name for name in list(offered)[:2] if name != "site"
+        ]
         self.fields["seed"].initial = random.SystemRandom().randint(1, 99999)
 
 
@@ -298,7 +304,10 @@ def _sample_page(request, sample, *, swap_forms=None, add_form=None):
     ]
     context = {
         "sample": sample,
-        "criteria": [sampling.CRITERIA[name] for name in sample.criteria],
+        "criteria": [
+            sampling.criteria_of(sample.study).get(name, name)
+            for name in sample.criteria
+        ],
         "strata": strata,
         "rows": rows,
         "add_form": add_form or AddForm(sample=sample),

@@ -8,24 +8,19 @@ analysis dataset's own. No transcript text is read here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import pandas as pd
 from django.db.models import QuerySet
 
 from analysis import sampling
 from analysis.dataset import build_dataset
 from analysis.interview_models import CodedSegment, Theme, Transcript
 from analysis.runs import pseudonym
+from participants import measures
 from participants.models import Study
 from studyportal import access
 
-# (dataset score, label): each shown at baseline, at follow-up and as the change.
-SCORES = [
-    ("partnership_clinician", "Partnership: clinician"),
-    ("partnership_confidence", "Partnership: confidence"),
-    ("selfmgmt_total", "Self-management total"),
-]
-TIMES = [("baseline", "baseline"), ("followup", "follow-up")]
 TERTILES = list(sampling.TERTILES)
 NO_TERTILE = "unknown"
 
@@ -36,14 +31,45 @@ def display_studies(user) -> QuerySet[Study]:
     return access.studies_for(user, "see_joint_display")
 
 
-def score_columns() -> list[tuple[str, str]]:
-    """(column, label) of the scores in display order: each score, then its change."""
-    columns = []
-    for score, label in SCORES:
-        for time, time_label in TIMES:
-            columns.append((f"{time}_{score}", f"{label}, {time_label}"))
-        columns.append((f"change_{score}", f"{label}, change"))
-    return columns
+@dataclass(frozen=True)
+class Plan:
+    """What the display shows for a study: the scores its sampling strata use,
+    at every timepoint and as the change from first to last, and rows grouped by
+    its first tertile stratum."""
+
+    grouping: str  # the tertile stratum's name, or "" when the study has none
+    columns: list[tuple[str, str]]  # (column, label)
+    changes: list[tuple[str, str, str]]  # (change column, first column, last column)
+    tertile_variables: list[str]
+
+
+def plan_for(study: Study) -> Plan:
+    strata = measures.study_measures(study).sampling_strata
+    timepoints = list(study.timepoints.order_by("order").values_list("code", "label"))
+    labels = measures.score_labels(study)
+    codes = [code for code, _ in timepoints]
+    scores: list[str] = []
+    for stratum in strata:
+        for column in [*stratum.variables, stratum.before, stratum.after]:
+            score = measures.score_of(column, codes)
+            if score and score not in scores:
+                scores.append(score)
+    columns, changes = [], []
+    for score in scores:
+        label = labels.get(score, score)
+        for code, time_label in timepoints:
+            columns.append((f"{code}_{score}", f"{label}, {time_label.lower()}"))
+        if len(codes) > 1:
+            change = f"change_{score}"
+            columns.append((change, f"{label}, change"))
+            changes.append((change, f"{codes[0]}_{score}", f"{codes[-1]}_{score}"))
+    tertile = next((s for s in strata if s.kind == "tertile"), None)
+    return Plan(
+        grouping=tertile.name if tertile else "",
+        columns=columns,
+        changes=changes,
+        tertile_variables=list(tertile.variables) if tertile else [],
+    )
 
 
 @dataclass(frozen=True)
@@ -68,13 +94,21 @@ class JointDisplay:
     themes: list[Theme]
     rows: list[Row]
     tertiles: list[TertileCount]
-    columns: list[tuple[str, str]] = field(default_factory=score_columns)
+    plan: Plan
+
+    @property
+    def columns(self) -> list[tuple[str, str]]:
+        return self.plan.columns
+
+    @property
+    def grouping(self) -> str:
+        return self.plan.grouping or "group"
 
     def header(self) -> list[str]:
         return [
             "pseudonym",
             "site",
-            "partnership_tertile",
+            self.grouping,
             *(f"theme: {theme.name}" for theme in self.themes),
             *(column for column, _ in self.columns),
         ]
@@ -97,7 +131,7 @@ class JointDisplay:
 
     def tertile_header(self) -> list[str]:
         return [
-            "partnership_tertile",
+            self.grouping,
             "participants",
             *(f"theme: {theme.name}" for theme in self.themes),
         ]
@@ -140,18 +174,21 @@ def joint_display(study: Study, *, coder=None) -> JointDisplay:
         coded.values_list("codedsegment__transcript_id", "code__theme_id").distinct()
     )
 
+    plan = plan_for(study)
     frame = build_dataset(study).frame
-    for score, _ in SCORES:
-        for time, _ in TIMES:
-            column = f"{time}_{score}"
-            if column not in frame:
-                frame[column] = float("nan")
-        before = frame[f"baseline_{score}"].astype("float64")
-        after = frame[f"followup_{score}"].astype("float64")
+    for column, _ in plan.columns:
+        if column not in frame:
+            frame[column] = float("nan")
+    for change, first, last in plan.changes:
+        before = frame[first].astype("float64")
+        after = frame[last].astype("float64")
         # Six places keep every digit a score has and drop subtraction noise.
-        frame[f"change_{score}"] = (after - before).round(6)
+        frame[change] = (after - before).round(6)
     # Over everyone in the dataset, not only those who agreed to interview.
-    tertiles = sampling.partnership_tertile(frame)
+    if plan.tertile_variables:
+        tertiles = sampling.tertile_of(frame, plan.tertile_variables)
+    else:
+        tertiles = pd.Series(NO_TERTILE, index=frame.index, dtype="object")
 
     rows = []
     for pk, code, site in transcripts:
@@ -164,7 +201,7 @@ def joint_display(study: Study, *, coder=None) -> JointDisplay:
                 themes={theme.pk: (pk, theme.pk) in expressed for theme in themes},
                 scores={
                     column: _number(frame.at[code, column]) if in_dataset else None
-                    for column, _ in score_columns()
+                    for column, _ in plan.columns
                 },
             )
         )
@@ -186,4 +223,6 @@ def joint_display(study: Study, *, coder=None) -> JointDisplay:
                 },
             )
         )
-    return JointDisplay(study=study, themes=themes, rows=rows, tertiles=counts)
+    return JointDisplay(
+        study=study, themes=themes, rows=rows, tertiles=counts, plan=plan
+    )

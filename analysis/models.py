@@ -4,10 +4,7 @@ from django.urls import reverse
 
 from participants.models import Study
 
-PRESET_TITLES = {
-    "reference": "Reference study: self-management on partnership",
-    "custom": "Custom specification",
-}
+PRESET_TITLES = {"custom": "Custom specification"}
 
 
 class RunStatus(models.TextChoices):

@@ -22,7 +22,9 @@ class Preset:
     specs: list[ModelSpec]
 
 
-def _specs(preset, first: str) -> list[ModelSpec]:
+def preset_specs(preset, first: str) -> list[ModelSpec]:
+    """The models of ``preset`` (a protocol PresetSpec); ``first``: the first
+    timepoint's code."""
     specs = []
     for timepoint in preset.timepoints:
         for outcome in preset.outcomes:
@@ -60,6 +62,6 @@ def study_presets(study: Study) -> dict[str, Preset]:
     if first is None:
         return {}
     return {
-        preset.name: Preset(preset.name, preset.label, _specs(preset, first))
+        preset.name: Preset(preset.name, preset.label, preset_specs(preset, first))
         for preset in study_measures(study).presets
     }

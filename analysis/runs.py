@@ -26,14 +26,10 @@ from django.utils import timezone
 from analysis import descriptives, waiting
 from analysis.dataset import build_dataset, included_participants
 from analysis.models import AnalysisRun, RunStatus
+from analysis.presets import study_presets
 from analysis.regression import AnalysisError
-from analysis.specification import (
-    PRESETS,
-    SELF_MANAGEMENT_SCORES,
-    ModelSpec,
-    run_models,
-)
-from participants import consort, followup
+from analysis.specification import ModelSpec, run_models
+from participants import consort, followup, measures
 from participants.followup import ENDED_WITHOUT_COMPLETION, FollowUpState
 from participants.models import Study
 from studyportal import access
@@ -73,9 +69,11 @@ def request_run(
     The worker starts once this commits.
     """
     if specs is None:
-        if preset not in PRESETS:
-            raise ValueError(f"There is no analysis preset called {preset!r}.")
-        specs = PRESETS[preset]()
+        presets = study_presets(study)
+        if preset not in presets:
+            raise ValueError(f"{study.short_name} has no analysis preset {preset!r}.")
+        specs = presets[preset].specs
+        title = title or presets[preset].label
     elif not specs:
         raise ValueError("A run needs at least one model.")
     else:
@@ -191,6 +189,7 @@ def _fit(run: AnalysisRun) -> tuple[list[dict[str, Any]], dict[str, Any], dict]:
         )
     descriptives = describe(
         frame,
+        study=run.study,
         states=states,
         progress=lambda step, share: _progress(
             run.pk, step=step, percent=60 + int(39 * share)
@@ -243,21 +242,6 @@ def _finish(run_id: int, *, status: str, **fields: Any) -> None:
     )
 
 
-TABLE_ONE = [
-    "age",
-    "sex",
-    "education",
-    "pain_duration_months",
-    "baseline_pain_severity",
-    "baseline_hads_anxiety",
-    "baseline_hads_depression",
-    "baseline_partnership_clinician",
-    "baseline_partnership_confidence",
-    "baseline_selfmgmt_total",
-]
-BASELINE_SCORES = [name for name in TABLE_ONE if name.startswith("baseline_")]
-# No longer says who completed: participants.followup does (``followup_states``).
-FOLLOW_UP_MARKER = "followup_selfmgmt_total"
 COMPARISON_LABELS = {
     "completers_n": "Completers n",
     "completers_mean": "Completers mean",
@@ -281,6 +265,7 @@ def followup_states(study: Study, codes: pd.Index, *, today) -> pd.Series:
 def describe(
     frame: pd.DataFrame,
     *,
+    study: Study,
     states: pd.Series | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
@@ -292,11 +277,19 @@ def describe(
     ``progress`` hears each step and the share of the work done before it; the
     mixed models take most of the time on a large cohort.
     """
-    steps = 1 + len(SELF_MANAGEMENT_SCORES)
+    outcomes = preset_outcomes(study)
+    timepoints = list(study.timepoints.order_by("order").values_list("code", flat=True))
+    steps = 1 + len(outcomes)
     report = progress or (lambda step, share: None)
     report("Describing the sample", 0.0)
-    present = [name for name in TABLE_ONE if name in frame.columns]
-    scores = [name for name in BASELINE_SCORES if name in frame.columns]
+    present = [
+        name for name in measures.table_one_columns(study) if name in frame.columns
+    ]
+    scores = [
+        measure.column
+        for measure in measures.key_measures(study)
+        if measure.is_score and measure.column in frame.columns
+    ]
     described: dict[str, Any] = {
         "table_one": _records(descriptives.table_one(frame, columns=present)),
         "correlations": _records(descriptives.correlations(frame, scores).round(3)),
@@ -312,14 +305,21 @@ def describe(
             compared.set_index("variable").round(3).rename(columns=COMPARISON_LABELS)
         )
     described["mixed_models"] = []
-    for number, score in enumerate(SELF_MANAGEMENT_SCORES, start=1):
+    for number, score in enumerate(outcomes, start=1):
         report(f"Mixed model of {score} over time", number / steps)
         described["mixed_models"].append(
-            descriptives.mixed_model(
-                frame, score=score, timepoints=["baseline", "followup"]
-            )
+            descriptives.mixed_model(frame, score=score, timepoints=timepoints)
         )
     return _json_safe(described)
+
+
+def preset_outcomes(study: Study) -> list[str]:
+    """The scores the study's presets model, each once, in the protocol's order:
+    the ones whose change over time the run describes."""
+    found: list[str] = []
+    for preset in measures.study_measures(study).presets:
+        found += [name for name in preset.outcomes if name not in found]
+    return found
 
 
 def _records(table: pd.DataFrame) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from analysis.dataset import build_dataset
 from analysis.interview_models import Interview, InterviewSample, SampleMember
+from participants import measures
 from participants.models import (
     ConsentRecord,
     ConsentStatement,
@@ -27,19 +28,6 @@ from participants.models import (
 from studyportal import access
 from studyportal.errors import DomainError
 
-CRITERIA: dict[str, str] = {
-    "partnership_tertile": "Partnership at baseline (low / middle / high third)",
-    "selfmgmt_change": (
-        "Self-management from baseline to follow-up "
-        "(improved / not improved / no follow-up)"
-    ),
-    "site": "Site",
-}
-PARTNERSHIP_COLUMNS = (
-    "baseline_partnership_clinician",
-    "baseline_partnership_confidence",
-)
-SELFMGMT_BEFORE, SELFMGMT_AFTER = "baseline_selfmgmt_total", "followup_selfmgmt_total"
 TERTILES = ("low", "middle", "high")
 CHANGES = ("improved", "not improved", "no follow-up", "change unknown")
 EVERYONE = "everyone who agreed to interview"
@@ -97,13 +85,21 @@ def eligible(study: Study) -> list[Participant]:
     ]
 
 
+def criteria_of(study: Study) -> dict[str, str]:
+    """The sampling strata the study's protocol declares, name to label."""
+    return {
+        stratum.name: stratum.label
+        for stratum in measures.study_measures(study).sampling_strata
+    }
+
+
 def strata(study: Study, criteria: list[str]) -> dict[str, list[Participant]]:
     """The eligible participants grouped by ``criteria``, stratum label to people.
 
     Strata come in a natural order (low before high, improved before not) and
     people within a stratum by study ID; empty strata are left out.
     """
-    return _strata(study, _checked(criteria), eligible(study))
+    return _strata(study, _checked(study, criteria), eligible(study))
 
 
 @transaction.atomic
@@ -116,7 +112,7 @@ def propose(
     strata, every stratum gets one or more. Within a stratum members are drawn
     with ``random.Random(seed)``, strata taken in order.
     """
-    criteria = _checked(criteria)
+    criteria = _checked(study, criteria)
     people = eligible(study)
     if size < 1:
         raise DomainError("Propose at least one participant.", field="size")
@@ -311,15 +307,16 @@ def strata_counts(sample: InterviewSample) -> list[tuple[str, int, int]]:
 # ---------------------------------------------------------------------------
 
 
-def _checked(criteria: list[str]) -> list[str]:
-    unknown = [name for name in criteria if name not in CRITERIA]
+def _checked(study: Study, criteria: list[str]) -> list[str]:
+    known = criteria_of(study)
+    unknown = [name for name in criteria if name not in known]
     if unknown:
         raise DomainError(
             f"There is no sampling criterion called {', '.join(map(repr, unknown))}; "
-            f"choose from {', '.join(CRITERIA)}.",
+            f"choose from {', '.join(known) or 'none (the protocol declares none)'}.",
             field="criteria",
         )
-    return [name for name in CRITERIA if name in criteria]
+    return [name for name in known if name in criteria]
 
 
 def _strata(
@@ -341,25 +338,40 @@ def _stratum_keys(
     study: Study, criteria: list[str], people: list[Participant]
 ) -> dict[int, tuple]:
     """Each participant's stratum as sortable ((rank, word), ...) pairs."""
+    declared = {s.name: s for s in measures.study_measures(study).sampling_strata}
+    chosen = [declared[name] for name in criteria]
+    columns = sorted(
+        {
+            column
+            for stratum in chosen
+            for column in [*stratum.variables, stratum.before, stratum.after]
+            if column
+        }
+    )
     frame = build_dataset(study).frame.reindex(
-        index=[participant.code for participant in people],
-        columns=[*PARTNERSHIP_COLUMNS, SELFMGMT_BEFORE, SELFMGMT_AFTER],
+        index=[participant.code for participant in people], columns=columns
     )
     frame = frame.apply(pd.to_numeric, errors="coerce").astype("float64")
-    tertile = partnership_tertile(frame)
-    change = frame[SELFMGMT_AFTER] - frame[SELFMGMT_BEFORE]
+    words = {}
+    for stratum in chosen:
+        if stratum.kind == "tertile":
+            words[stratum.name] = tertile_of(frame, stratum.variables)
+        elif stratum.kind == "change":
+            change = frame[stratum.after] - frame[stratum.before]
+            words[stratum.name] = {
+                code: change_word(change[code], frame[stratum.after][code])
+                for code in frame.index
+            }
     keys = {}
     for participant in people:
         key = []
-        for name in criteria:
-            if name == "partnership_tertile":
-                word = tertile[participant.code]
+        for stratum in chosen:
+            if stratum.kind == "tertile":
+                word = words[stratum.name][participant.code]
                 rank = TERTILES.index(word) if word in TERTILES else len(TERTILES)
-                key.append((rank, f"partnership {word}"))
-            elif name == "selfmgmt_change":
-                word = change_word(
-                    change[participant.code], frame[SELFMGMT_AFTER][participant.code]
-                )
+                key.append((rank, f"{_short(stratum.name)} {word}"))
+            elif stratum.kind == "change":
+                word = words[stratum.name][participant.code]
                 key.append((CHANGES.index(word), word))
             else:
                 key.append((0, participant.site.code))
@@ -367,14 +379,19 @@ def _stratum_keys(
     return keys
 
 
-def partnership_tertile(frame: pd.DataFrame) -> pd.Series:
-    """Low, middle or high third of the mean baseline partnership, by study ID.
+def _short(name: str) -> str:
+    """``partnership_tertile`` reads "partnership" in a stratum's label."""
+    return name.removesuffix("_tertile").replace("_", " ")
+
+
+def tertile_of(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Low, middle or high third of the mean of ``columns``, by study ID.
 
     The thirds are cut over the rows of ``frame``: the sampling criterion
     passes those eligible, the joint display and the demo the whole cohort.
     """
-    partnership = frame[list(PARTNERSHIP_COLUMNS)].apply(pd.to_numeric, errors="coerce")
-    return tertiles(partnership.astype("float64").mean(axis=1, skipna=False))
+    values = frame.reindex(columns=list(columns)).apply(pd.to_numeric, errors="coerce")
+    return tertiles(values.astype("float64").mean(axis=1, skipna=False))
 
 
 def tertiles(values: pd.Series) -> pd.Series:

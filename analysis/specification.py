@@ -1,10 +1,8 @@
 """Model specifications: what to regress on what, block by block.
 
 A specification is data (stored as JSON with each analysis run), so a run can be
-repeated exactly. The ``reference`` preset reproduces the reference study's
-design: each self-management score, at baseline and at follow-up, regressed on
-demographics, then clinical factors, then patient-professional partnership; at
-follow-up the baseline value of the outcome joins the first block.
+repeated exactly. A study's presets come from its protocol (analysis.presets);
+custom specifications are built on the specification page.
 """
 
 from __future__ import annotations
@@ -16,16 +14,6 @@ import pandas as pd
 
 from analysis.dataset import COMPLETER
 from analysis.regression import AnalysisError, fit_hierarchical
-
-SELF_MANAGEMENT_SCORES = (
-    "selfmgmt_knowledge",
-    "selfmgmt_partnership",
-    "selfmgmt_symptoms",
-    "selfmgmt_coping",
-    "selfmgmt_total",
-)
-DEMOGRAPHICS = ("age", "sex", "education")
-CATEGORICAL = {"sex": "Female", "education": None, "site": None}
 
 
 @dataclass(frozen=True)
@@ -48,39 +36,6 @@ class ModelSpec:
         return cls(**data)
 
 
-def clinical(timepoint: str) -> list[str]:
-    return [
-        f"{timepoint}_pain_severity",
-        "pain_duration_months",
-        f"{timepoint}_hads_anxiety",
-        f"{timepoint}_hads_depression",
-    ]
-
-
-def partnership(timepoint: str) -> list[str]:
-    return [f"{timepoint}_partnership_clinician", f"{timepoint}_partnership_confidence"]
-
-
-def reference_preset() -> list[ModelSpec]:
-    specs = []
-    for timepoint in ("baseline", "followup"):
-        for score in SELF_MANAGEMENT_SCORES:
-            demographics = list(DEMOGRAPHICS)
-            if timepoint == "followup":
-                demographics.append(f"baseline_{score}")
-            specs.append(
-                ModelSpec(
-                    name=f"{timepoint}_{score}",
-                    outcome=f"{timepoint}_{score}",
-                    blocks=[demographics, clinical(timepoint), partnership(timepoint)],
-                    block_names=["Demographics", "Clinical", "Partnership"],
-                    categorical={k: v for k, v in CATEGORICAL.items() if k != "site"},
-                )
-            )
-    return specs
-
-
-PRESETS = {"reference": reference_preset}
 SAMPLES = {
     "all": "Everyone with the variables (complete cases)",
     "completers": "Only participants who completed the follow-up",

@@ -13,7 +13,8 @@ from analysis import runs
 from analysis.dataset import variable_catalogue
 from analysis.forms import SpecificationForm, StartRunForm, initial_from
 from analysis.models import AnalysisRun, RunStatus
-from analysis.specification import PRESETS, ModelSpec
+from analysis.presets import study_presets
+from analysis.specification import ModelSpec
 from studyportal import access
 from studyportal.ids import parse_id
 from studyportal.spreadsheets import CSV_CONTENT_TYPE, csv_response, xlsx_response
@@ -58,13 +59,15 @@ def specify(request, study_pk: int):
             title=form.cleaned_data["title"],
         )
         return redirect(run)
-    return render(request, "analysis/specify.html", {"study": study, "form": form})
+    context = {"study": study, "form": form, "presets": study_presets(study)}
+    return render(request, "analysis/specify.html", context)
 
 
 def _starting_point(request, study, baseline_code: str) -> dict:
     source = request.GET.get("from", "")
-    if source in PRESETS:
-        return initial_from(PRESETS[source](), baseline_code=baseline_code)
+    presets = study_presets(study)
+    if source in presets:
+        return initial_from(presets[source].specs, baseline_code=baseline_code)
     run_id = parse_id(source)
     if run_id is not None:
         run = runs.runs_for(request.user).filter(study=study, pk=run_id).first()

@@ -62,7 +62,7 @@ def starting_document(
         "short_name": short_name,
         "sites": [{"code": site_code, "name": site_name}],
         "timepoints": [
-            {"code": "baseline", "label": "Baseline", "day": 0, "window_after": 14}
+            {"code": "start", "label": "Baseline", "day": 0, "window_after": 14}
         ],
         "consent": [
             {

@@ -87,46 +87,64 @@ def study_measures(study):
     return MeasuresSpec.model_validate(study.measures or {})
 
 
-def _first_timepoint_definitions(study) -> list[tuple[Definition, bool]]:
-    """(definition, taken at enrolment) for each instrument of the first timepoint."""
-    first = study.timepoints.order_by("order").first()
-    if first is None:
-        return []
+def _first_timepoint_definitions(first) -> list[tuple[Definition, bool]]:
+    """(definition, taken at enrolment) for each instrument of the timepoint
+    ``first``, at its latest version, in two queries."""
+    from instruments.models import InstrumentVersion
+
+    slugs = list(
+        first.instruments.order_by("order").values_list("instrument__slug", flat=True)
+    )
+    latest = {}
+    for version in InstrumentVersion.objects.filter(
+        instrument__slug__in=slugs
+    ).order_by("number"):
+        latest[version.instrument_id] = version
+    by_slug = {v.parsed.slug: v.parsed for v in latest.values()}
     found, staff_seen = [], False
-    for link in first.instruments.select_related("instrument").order_by("order"):
-        version = link.instrument.latest_version()
-        if version is None:
+    for slug in slugs:
+        definition = by_slug.get(slug)
+        if definition is None:
             continue
-        definition = version.parsed
         at_enrolment = definition.respondent == "staff" and not staff_seen
         staff_seen = staff_seen or at_enrolment
         found.append((definition, at_enrolment))
     return found
 
 
-def key_measures(study) -> list[KeyMeasure]:
-    """The study's key measures at its first timepoint, in the protocol's order."""
-    first = study.timepoints.order_by("order").first()
+@dataclass(frozen=True)
+class AtFirstTimepoint:
+    """The study's key measures, and its characteristics by role (age, sex,
+    education), as the first timepoint's instruments provide them."""
+
+    key_measures: list[KeyMeasure]
+    characteristics: dict[str, KeyMeasure]
+
+
+def at_first_timepoint(study, *, first=None) -> AtFirstTimepoint:
+    """``first``: the study's first timepoint, when the caller has it already."""
+    first = first or study.timepoints.order_by("order").first()
+    chosen = study_measures(study)
     if first is None:
-        return []
-    measures: dict[str, KeyMeasure] = {}
-    for definition, at_enrolment in _first_timepoint_definitions(study):
+        return AtFirstTimepoint([], {})
+    found: dict[str, KeyMeasure] = {}
+    enrolment: dict[str, KeyMeasure] = {}
+    for definition, at_enrolment in _first_timepoint_definitions(first):
         if at_enrolment:
             for item in analysed_items(definition):
-                measures.setdefault(
+                measure = KeyMeasure(
                     item.name,
-                    KeyMeasure(
-                        item.name,
-                        item.label,
-                        definition.slug,
-                        f"answers__{item.name}",
-                        item.name,
-                        False,
-                    ),
+                    item.label,
+                    definition.slug,
+                    f"answers__{item.name}",
+                    item.name,
+                    False,
                 )
+                found.setdefault(item.name, measure)
+                enrolment.setdefault(item.name, measure)
             continue
         for score in definition.scores:
-            measures.setdefault(
+            found.setdefault(
                 score.name,
                 KeyMeasure(
                     score.name,
@@ -137,27 +155,24 @@ def key_measures(study) -> list[KeyMeasure]:
                     True,
                 ),
             )
-    return [
-        measures[name]
-        for name in study_measures(study).key_measures
-        if name in measures
-    ]
+    return AtFirstTimepoint(
+        key_measures=[found[n] for n in chosen.key_measures if n in found],
+        characteristics={
+            role: enrolment[name]
+            for role, name in chosen.characteristics
+            if name and name in enrolment
+        },
+    )
+
+
+def key_measures(study) -> list[KeyMeasure]:
+    """The study's key measures at its first timepoint, in the protocol's order."""
+    return at_first_timepoint(study).key_measures
 
 
 def characteristic(study, role: str) -> KeyMeasure | None:
     """The characteristic the protocol names as ``role`` (sex, age, education)."""
-    name = getattr(study_measures(study).characteristics, role)
-    if not name:
-        return None
-    for definition, at_enrolment in _first_timepoint_definitions(study):
-        if not at_enrolment:
-            continue
-        for item in analysed_items(definition):
-            if item.name == name:
-                return KeyMeasure(
-                    name, item.label, definition.slug, f"answers__{name}", name, False
-                )
-    return None
+    return at_first_timepoint(study).characteristics.get(role)
 
 
 def table_one_columns(study) -> list[str]:
@@ -168,3 +183,25 @@ def table_one_columns(study) -> list[str]:
         if measure.column not in columns:
             columns.append(measure.column)
     return columns
+
+
+def score_labels(study) -> dict[str, str]:
+    """Each score any timepoint of the study collects, by name, with its label."""
+    from participants.enrolment import protocol_links
+
+    labels: dict[str, str] = {}
+    for link in protocol_links(study):
+        version = link.instrument.latest_version()
+        if version is None:
+            continue
+        for score in version.parsed.scores:
+            labels.setdefault(score.name, score.label)
+    return labels
+
+
+def score_of(column: str, timepoint_codes: list[str]) -> str:
+    """The score a column such as ``followup_selfmgmt_total`` holds; "" if none."""
+    for code in sorted(timepoint_codes, key=len, reverse=True):
+        if column.startswith(f"{code}_"):
+            return column[len(code) + 1 :]
+    return ""

@@ -37,7 +37,7 @@ from django.db.models.functions import Cast, Coalesce, TruncDate, TruncMonth
 from django.utils import timezone
 
 from instruments.models import Instrument, Response, ResponseStatus
-from participants import followup
+from participants import followup, measures
 from participants.followup import FollowUpState, StateCounts
 from participants.models import (
     ContactAttempt,
@@ -536,55 +536,6 @@ def _median_days_from_invitation(
 # Attrition: who completed follow-up, compared at baseline
 
 
-@dataclass(frozen=True)
-class Measure:
-    name: str
-    label: str
-    instrument: str
-    path: str  # key path inside the response JSON, e.g. scores__pain_severity__value
-
-
-ATTRITION_MEASURES = [
-    Measure("age", "Age (years)", "baseline_characteristics", "answers__age"),
-    Measure(
-        "pain_severity",
-        "Pain severity (0–10)",
-        "pain_severity",
-        "scores__pain_severity__value",
-    ),
-    Measure(
-        "partnership_clinician",
-        "Partnership: working with the clinician (1–5)",
-        "partnership",
-        "scores__partnership_clinician__value",
-    ),
-    Measure(
-        "partnership_confidence",
-        "Partnership: confidence with support (1–5)",
-        "partnership",
-        "scores__partnership_confidence__value",
-    ),
-    Measure(
-        "selfmgmt_total",
-        "Self-management total (0–96)",
-        "self_management",
-        "scores__selfmgmt_total__value",
-    ),
-    Measure(
-        "hads_anxiety",
-        "Anxiety (HADS-A, 0–21)",
-        "anxiety_depression",
-        "scores__hads_anxiety__value",
-    ),
-    Measure(
-        "hads_depression",
-        "Depression (HADS-D, 0–21)",
-        "anxiety_depression",
-        "scores__hads_depression__value",
-    ),
-]
-SEX = Measure("sex", "Sex", "baseline_characteristics", "answers__sex")
-
 COMPLETERS = "completed"
 NON_COMPLETERS = "not_completed"
 
@@ -658,8 +609,10 @@ def attrition(
         )
         .exclude(group="")
     )
+    chosen = measures.at_first_timepoint(scope.study, first=baseline)
+    key_measures = chosen.key_measures
     aggregates = {}
-    for measure in ATTRITION_MEASURES:
+    for measure in key_measures:
         value = Case(
             When(
                 Q(instrument__slug=measure.instrument) & _has_value(measure.path),
@@ -676,7 +629,7 @@ def attrition(
         for row in responses.values("group").annotate(**aggregates).order_by()
     }
     rows = []
-    for measure in ATTRITION_MEASURES:
+    for measure in key_measures:
         summaries = []
         for group in (COMPLETERS, NON_COMPLETERS):
             row = by_group.get(group, {})
@@ -688,16 +641,19 @@ def attrition(
                 sd = math.sqrt(max(squares - n * mean * mean, 0) / (n - 1))
             summaries.append(Summary(n=n, mean=mean, sd=sd))
         rows.append(AttritionRow(measure.label, *summaries))
+    sex_measure = chosen.characteristics.get("sex")
     sexes = (
-        responses.filter(instrument__slug=SEX.instrument)
-        .values("group", sex=KT(SEX.path))
+        responses.filter(instrument__slug=sex_measure.instrument)
+        .values("group", sex=KT(sex_measure.path))
         .annotate(n=Count("id"))
         .order_by()
+        if sex_measure
+        else []
     )
     by_sex: dict[str, dict[str, int]] = {}
     for row in sexes:
         by_sex.setdefault(row["sex"] or "", {})[row["group"]] = row["n"]
-    labels = _choice_labels(SEX)
+    labels = _choice_labels(sex_measure) if sex_measure else {}
     sex = [
         (
             labels.get(code, code or "Not recorded"),
@@ -720,7 +676,7 @@ def _has_value(path: str) -> Q:
     return Q(**{f"{path}__isnull": False}) & ~Q(**{path: None})
 
 
-def _choice_labels(measure: Measure) -> dict[str, str]:
+def _choice_labels(measure: measures.KeyMeasure) -> dict[str, str]:
     """Code to label for a choice item, from the latest instrument version."""
     instrument = Instrument.objects.filter(slug=measure.instrument).first()
     version = instrument.latest_version() if instrument else None

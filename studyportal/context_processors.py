@@ -11,9 +11,7 @@ def portal(request) -> dict:
     study, others = None, []
     if user is not None and user.is_authenticated:
         study = current_study.working_study(request)
-        others = list(
-            current_study.choices(user).exclude(pk=getattr(study, "pk", None))
-        )
+        others = [s for s in current_study.studies_of(request) if s != study]
     if study is None:
         study = Study.objects.order_by("id").first()
     return {

@@ -23,14 +23,18 @@ def choices(user):
     return access.studies_for(user, every_study=True).order_by("name")
 
 
+def studies_of(request) -> list[Study]:
+    """The studies the user works on, read once per request."""
+    if not hasattr(request, "_studies"):
+        request._studies = list(choices(request.user))
+    return request._studies
+
+
 def working_study(request) -> Study | None:
     """The study chosen in this session, else the first the user works on."""
-    if not hasattr(request, "_working_study"):
-        studies = choices(request.user)
-        chosen = parse_id(str(request.session.get(SESSION_KEY, "")))
-        study = studies.filter(pk=chosen).first() if chosen else None
-        request._working_study = study or studies.first()
-    return request._working_study
+    studies = studies_of(request)
+    chosen = parse_id(str(request.session.get(SESSION_KEY, "")))
+    return next((s for s in studies if s.pk == chosen), studies[0] if studies else None)
 
 
 class WorkingStudyMiddleware:

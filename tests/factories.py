@@ -78,3 +78,18 @@ def investigator(study: Study):
 
 def qualitative(study: Study):
     return MembershipFactory(study=study, role=Role.QUALITATIVE).user
+
+
+def reference_specs():
+    """The models of the reference study's preset, from its protocol file."""
+    import yaml
+
+    from analysis.presets import preset_specs
+    from participants.protocol import Protocol
+    from studyportal import demo
+
+    # The structure only: checking the meaning needs the instrument library.
+    protocol = Protocol.model_validate(
+        yaml.safe_load(demo.REFERENCE_PROTOCOL.read_text())
+    )
+    return preset_specs(protocol.measures.presets[0], protocol.timepoints[0].code)

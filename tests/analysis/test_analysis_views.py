@@ -10,10 +10,15 @@ from openpyxl import load_workbook
 
 from analysis import runs
 from analysis.models import AnalysisRun, RunStatus
-from analysis.specification import PRESETS
 from participants.models import ParticipantContact
 from studyportal import demo
-from tests.factories import UserFactory, clinic_staff, coordinator, investigator
+from tests.factories import (
+    UserFactory,
+    clinic_staff,
+    coordinator,
+    investigator,
+    reference_specs,
+)
 
 COEFFICIENT = {
     "term": '=HYPERLINK("http://x")',
@@ -177,7 +182,7 @@ def test_starting_the_reference_analysis_queues_a_run(
     assert response["Location"] == run.get_absolute_url()
     assert queued == [run.pk]
     assert (run.preset, run.requested_by) == ("reference", user)
-    assert len(run.specification) == len(PRESETS["reference"]())
+    assert len(run.specification) == len(reference_specs())
 
 
 def test_a_queued_run_page_refreshes_itself_and_shows_progress(client, study):

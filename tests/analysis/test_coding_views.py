@@ -282,22 +282,21 @@ def test_the_joint_display_page_shows_themes_and_tertiles(client, coded_study):
 
 
 @pytest.mark.parametrize("page", ["coding:agreement", "coding:joint_display"])
-def test_someone_on_two_studies_chooses_which_one_to_see(client, coded_study, page):
+def test_someone_on_two_studies_switches_in_the_header(client, coded_study, page):
     user = investigator(coded_study)
     other = StudyFactory(name="Zeta cohort study", short_name="Zeta")
     MembershipFactory(user=user, study=other, role=Role.INVESTIGATOR)
     client.force_login(user)
     response = client.get(reverse(page))
     assert response.context["study"] == coded_study
-    chooser = response.content.decode()
-    assert 'id="study-choice"' in chooser
-    assert f'<option value="{other.pk}">Zeta</option>' in chooser
-    response = client.get(reverse(page), {"study": other.pk})
+    assert f'name="study" value="{other.pk}"' in response.content.decode()
+    client.post(reverse("choose_study"), {"study": other.pk, "next": reverse(page)})
+    response = client.get(reverse(page))
     assert response.status_code == 200
     assert response.context["study"] == other
-    assert f'<option value="{other.pk}" selected>Zeta</option>' in (
-        response.content.decode()
-    )
+    # The first study is not offered on the page any more: one study at a time.
+    response = client.get(reverse(page), {"study": coded_study.pk})
+    assert response.context["study"] == other
 
 
 def test_someone_on_one_study_is_not_asked_to_choose(client, coded_study):

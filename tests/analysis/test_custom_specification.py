@@ -6,10 +6,16 @@ from django.urls import reverse
 from analysis.dataset import build_dataset, variable_catalogue
 from analysis.forms import SpecificationForm, initial_from
 from analysis.models import AnalysisRun
-from analysis.specification import PRESETS, ModelSpec
+from analysis.specification import ModelSpec
 from instruments import catalogue
 from studyportal import demo
-from tests.factories import StudyFactory, clinic_staff, coordinator, investigator
+from tests.factories import (
+    StudyFactory,
+    clinic_staff,
+    coordinator,
+    investigator,
+    reference_specs,
+)
 
 
 @pytest.fixture
@@ -123,7 +129,7 @@ def test_an_unknown_role_or_level_is_refused(study):
 
 
 def test_the_reference_preset_fills_the_form_and_comes_back_unchanged(study):
-    preset = PRESETS["reference"]()
+    preset = reference_specs()
     initial = initial_from(preset, baseline_code="baseline")
     form = make_form(study, initial | {"reference_education": "A-level or college"})
     # Posted as a browser would: unchecked boxes are absent.
@@ -203,7 +209,7 @@ def test_a_refused_specification_keeps_every_choice(client, study):
 
 
 def test_a_run_can_be_edited_from_its_specification(client, study):
-    specs = PRESETS["reference"]()[:1]
+    specs = reference_specs()[:1]
     run = AnalysisRun.objects.create(
         study=study,
         preset="custom",
@@ -223,7 +229,7 @@ def test_a_run_can_be_edited_from_its_specification(client, study):
 def test_run_again_queues_the_same_specification(
     client, study, queued, django_capture_on_commit_callbacks
 ):
-    specs = PRESETS["reference"]()[:2]
+    specs = reference_specs()[:2]
     first = AnalysisRun.objects.create(
         study=study,
         preset="custom",

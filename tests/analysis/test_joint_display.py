@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from analysis import coding
 from analysis.dataset import build_dataset
 from analysis.interview_models import Code, CodedSegment, Theme, Transcript
-from analysis.joint_display import display_studies, joint_display, score_columns
+from analysis.joint_display import display_studies, joint_display
 from analysis.runs import pseudonym
 from tests.factories import (
     StudyFactory,
@@ -143,7 +143,16 @@ def test_the_table_has_a_column_for_each_score_and_theme(coded_study):
     assert header[3:7] == [
         f"theme: {theme.name}" for theme in Theme.objects.filter(study=coded_study)
     ]
-    assert header[7:] == [column for column, _ in score_columns()]
+    # The scores the study's sampling strata use, at each timepoint and changed.
+    assert header[7:] == [
+        f"{time}_{score}"
+        for score in (
+            "partnership_clinician",
+            "partnership_confidence",
+            "selfmgmt_total",
+        )
+        for time in ("baseline", "followup", "change")
+    ]
     assert all(len(row) == len(header) for row in display.table())
     assert {cell for row in display.table() for cell in row[3:7]} == {0, 1}
 

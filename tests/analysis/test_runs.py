@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from analysis import runs
 from analysis.models import AnalysisRun, RunStatus
-from analysis.specification import PRESETS, SELF_MANAGEMENT_SCORES, ModelSpec
+from analysis.specification import ModelSpec
 from studyportal import demo
-from tests.factories import investigator
+from tests.factories import investigator, reference_specs
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_perform_stores_results_with_provenance(demo_study):
     user = investigator(demo_study)
     run = queued_run(
         demo_study,
-        PRESETS["reference"]()[:2],
+        reference_specs()[:2],
         user=user,
     )
 
@@ -62,7 +62,7 @@ def test_perform_stores_results_with_provenance(demo_study):
 
 
 def test_influential_cases_are_named_by_pseudonym_not_study_id(demo_study):
-    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    run = queued_run(demo_study, reference_specs()[:1])
     runs.perform(run.pk)
     run.refresh_from_db()
     codes = set(demo_study.participants.values_list("code", flat=True))
@@ -82,7 +82,7 @@ def test_pseudonyms_are_stable_and_keyed(settings):
 
 
 def test_a_second_perform_on_the_same_run_does_nothing(demo_study):
-    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    run = queued_run(demo_study, reference_specs()[:1])
     assert runs.perform(run.pk) is True
     run.refresh_from_db()
     finished_at = run.finished_at
@@ -95,7 +95,7 @@ def test_a_second_perform_on_the_same_run_does_nothing(demo_study):
 
 
 def test_a_running_run_is_not_claimed_again(demo_study):
-    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    run = queued_run(demo_study, reference_specs()[:1])
     AnalysisRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
     assert runs.perform(run.pk) is False
     run.refresh_from_db()
@@ -126,7 +126,7 @@ def test_a_run_whose_data_cannot_be_built_fails_with_the_reason(
         raise ValueError("Both a and b give a score named x; rename one.")
 
     monkeypatch.setattr(runs, "build_dataset", broken)
-    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    run = queued_run(demo_study, reference_specs()[:1])
 
     runs.perform(run.pk)
 
@@ -141,7 +141,7 @@ def test_an_unexpected_error_fails_the_run_and_is_raised(demo_study, monkeypatch
         raise KeyError("boom")
 
     monkeypatch.setattr(runs, "build_dataset", broken)
-    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    run = queued_run(demo_study, reference_specs()[:1])
 
     with pytest.raises(KeyError):
         runs.perform(run.pk)
@@ -152,25 +152,31 @@ def test_an_unexpected_error_fails_the_run_and_is_raised(demo_study, monkeypatch
 
 
 def test_request_run_enqueues_the_task_once_committed(
-    study, django_capture_on_commit_callbacks, monkeypatch
+    reference_study, django_capture_on_commit_callbacks, monkeypatch
 ):
     from analysis import tasks
 
     queued = []
     monkeypatch.setattr(tasks.perform_run, "delay", queued.append)
-    user = investigator(study)
+    user = investigator(reference_study)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        run = runs.request_run(study=study, preset="reference", user=user)
+        run = runs.request_run(study=reference_study, preset="reference", user=user)
     assert queued == []
 
     for callback in callbacks:
         callback()
     assert queued == [run.pk]
     assert run.status == RunStatus.QUEUED
+    assert run.description == "The reference study's design"
     assert run.requested_by == user
-    assert len(run.specification) == len(PRESETS["reference"]())
-    assert ModelSpec.from_dict(run.specification[0]) == PRESETS["reference"]()[0]
+    assert len(run.specification) == len(reference_specs())
+    assert ModelSpec.from_dict(run.specification[0]) == reference_specs()[0]
+
+
+def test_a_preset_the_studys_protocol_does_not_declare_is_refused(study):
+    with pytest.raises(ValueError, match="has no analysis preset 'reference'"):
+        runs.request_run(study=study, preset="reference", user=investigator(study))
 
 
 def test_request_run_refuses_an_unknown_preset(study):
@@ -247,7 +253,7 @@ def test_terms_and_outcome_are_labelled_from_the_dataset():
 def test_a_run_describes_its_sample(demo_study):
     import json
 
-    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    run = queued_run(demo_study, reference_specs()[:1])
     runs.perform(run.pk)
     run.refresh_from_db()
     described = run.descriptives
@@ -272,7 +278,7 @@ def test_a_run_describes_its_sample(demo_study):
 def test_the_run_page_shows_the_sample_tables(demo_study):
     from django.template.loader import render_to_string
 
-    run = queued_run(demo_study, PRESETS["reference"]()[:1])
+    run = queued_run(demo_study, reference_specs()[:1])
     runs.perform(run.pk)
     run.refresh_from_db()
     html = render_to_string("analysis/_descriptives.html", {"run": run})
@@ -281,21 +287,26 @@ def test_the_run_page_shows_the_sample_tables(demo_study):
     assert "All participants" in html
 
 
-def test_describing_the_sample_reports_each_step_in_order():
+def test_describing_the_sample_reports_each_step_in_order(db):
+    study = demo.seed_reference_study()
+    outcomes = runs.preset_outcomes(study)
     rng = np.random.default_rng(3)
     frame = pd.DataFrame(
         {
             f"{timepoint}_{score}": rng.normal(40, 8, 30)
             for timepoint in ("baseline", "followup")
-            for score in SELF_MANAGEMENT_SCORES
+            for score in outcomes
         }
         | {"site": pd.Categorical(rng.choice(["A", "B"], 30))}
     )
     heard = []
 
-    described = runs.describe(frame, progress=lambda step, share: heard.append(share))
+    described = runs.describe(
+        frame, study=study, progress=lambda step, share: heard.append(share)
+    )
 
-    assert len(described["mixed_models"]) == len(SELF_MANAGEMENT_SCORES)
+    assert len(outcomes) == 5
+    assert len(described["mixed_models"]) == len(outcomes)
     assert heard == sorted(heard)
     assert heard[0] == 0 and heard[-1] < 1
-    assert len(heard) == 1 + len(SELF_MANAGEMENT_SCORES)
+    assert len(heard) == 1 + len(outcomes)

@@ -94,7 +94,8 @@ def test_strata_split_everyone_eligible_by_words_a_reader_understands(demo_study
 def test_partnership_thirds_and_change_follow_the_analysis_dataset(demo_study):
     frame = build_dataset(demo_study).frame
     grouped = sampling.strata(demo_study, ["partnership_tertile", "selfmgmt_change"])
-    mean = frame[list(sampling.PARTNERSHIP_COLUMNS)].astype(float).mean(axis=1)
+    partnership = ["baseline_partnership_clinician", "baseline_partnership_confidence"]
+    mean = frame[partnership].astype(float).mean(axis=1)
     highest_low = max(
         mean[p.code]
         for label, g in grouped.items()

@@ -9,17 +9,21 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analysis.specification import (
-    SELF_MANAGEMENT_SCORES,
-    ModelSpec,
-    fit,
-    reference_preset,
-)
+from analysis.specification import ModelSpec, fit
 from studyportal import demo
+from tests.factories import reference_specs
+
+SELF_MANAGEMENT_SCORES = (
+    "selfmgmt_knowledge",
+    "selfmgmt_partnership",
+    "selfmgmt_symptoms",
+    "selfmgmt_coping",
+    "selfmgmt_total",
+)
 
 
 def test_the_reference_preset_mirrors_the_studys_design():
-    specs = {spec.name: spec for spec in reference_preset()}
+    specs = {spec.name: spec for spec in reference_specs()}
     assert len(specs) == 2 * len(SELF_MANAGEMENT_SCORES)
     baseline = specs["baseline_selfmgmt_total"]
     assert baseline.blocks == [
@@ -38,7 +42,7 @@ def test_the_reference_preset_mirrors_the_studys_design():
 
 
 def test_a_specification_round_trips_through_json():
-    spec = reference_preset()[0]
+    spec = reference_specs()[0]
     assert ModelSpec.from_dict(json.loads(json.dumps(spec.as_dict()))) == spec
 
 
@@ -126,5 +130,5 @@ def test_the_reference_preset_comes_from_the_protocol_as_the_study_designed_it(d
     preset = study_presets(study)["reference"]
     assert preset.label == "The reference study's design"
     assert [spec.as_dict() for spec in preset.specs] == [
-        spec.as_dict() for spec in reference_preset()
+        spec.as_dict() for spec in reference_specs()
     ]

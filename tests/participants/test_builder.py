@@ -126,10 +126,10 @@ def test_questionnaires_are_attached_in_the_order_given(admin_client):
     response = admin_client.post(
         url,
         {
-            "baseline-knee_characteristics": "on",
-            "baseline-knee_characteristics-order": "1",
-            "baseline-knee_pain": "on",
-            "baseline-knee_pain-order": "2",
+            "start-knee_characteristics": "on",
+            "start-knee_characteristics-order": "1",
+            "start-knee_pain": "on",
+            "start-knee_pain-order": "2",
         },
     )
     assert response.status_code == 302

@@ -72,8 +72,9 @@ def test_screening_counts_by_criterion_and_decline_reason(protocol, site_a, staf
     assert counts.excluded + counts.enrolled == counts.assessed
     # No exclusion reason is set on these criteria: the criterion is named.
     assert dict(counts.unmet_criteria) == {
-        "Did not meet: Aged 18 or over": 2,
-        "Did not meet: Able to complete questionnaires in English": 1,
+        # The reasons for exclusion the protocol words.
+        "Under 18": 2,
+        "Unable to complete questionnaires in English": 1,
     }
     assert dict(counts.decline_reasons) == {"No time": 1, "Other": 1}
 

@@ -15,7 +15,7 @@ from analysis import exports, runs
 from analysis.codebook import codebook_csv
 from analysis.dataset import COMPLETER, build_dataset
 from analysis.models import AnalysisRun, RunStatus
-from analysis.specification import PRESETS, ModelSpec, sample_for
+from analysis.specification import ModelSpec, sample_for
 from instruments import questionnaire
 from instruments.models import Response, ResponseStatus
 from participants import consort, followup, retention, schedule, worklist
@@ -29,6 +29,7 @@ from participants.models import (
     VisitStatus,
 )
 from studyportal.errors import DomainError
+from tests.factories import reference_specs
 from tests.participants import journeys
 from tests.participants.test_paper_entry import PAPER_PAGES, answers_for
 from tests.questionnaire.conftest import complete_answers
@@ -54,7 +55,6 @@ def demo_cohort(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock(), transaction.atomic():
         study = demo.seed_reference_study()
-        demo.seed_reference_protocol(study)
         demo.seed_demo_users(study)
         demo.seed_demo_participants(study, today=timezone.localdate())
         yield study.pk
@@ -158,7 +158,7 @@ def test_n1_people_still_inside_their_window_are_not_non_completers_nor_missed(
     run = AnalysisRun.objects.create(
         study=demo_study,
         preset="custom",
-        specification=[spec.as_dict() for spec in PRESETS["reference"]()[:1]],
+        specification=[spec.as_dict() for spec in reference_specs()[:1]],
     )
 
     runs.perform(run.pk)
@@ -176,7 +176,9 @@ def test_n1_people_still_inside_their_window_are_not_non_completers_nor_missed(
     attrition = retention.attrition(
         whole(demo_study), timepoints=timepoints(demo_study), today=today()
     )
-    dashboard = {row.label: row for row in attrition.rows}["Pain severity (0–10)"]
+    dashboard = {row.label: row for row in attrition.rows}[
+        "Pain severity (average of the 4 ratings, 0 to 10)"
+    ]
     assert (dashboard.completers.n, dashboard.non_completers.n) == (
         pain["Completers n"],
         pain["Others n"],
@@ -249,7 +251,9 @@ def test_n2_a_missing_baseline_score_is_left_out_not_counted_as_zero(demo_study)
         whole(demo_study), timepoints=timepoints(demo_study), today=today()
     )
 
-    total = {row.label: row for row in data.rows}["Self-management total (0–96)"]
+    total = {row.label: row for row in data.rows}[
+        "Self-management total (sum of 12 items, 0 to 96)"
+    ]
     assert total.completers.n == len(values) < completers.count()
     assert total.completers.mean == pytest.approx(statistics.mean(values))
     assert total.completers.sd == pytest.approx(statistics.stdev(values))
@@ -293,8 +297,9 @@ def test_n3_a_lost_participants_open_visit_is_counted_once(demo_study, coordinat
 
 
 def test_n4_consort_names_the_reason_for_exclusion(demo_study):
-    EligibilityCriterion.objects.filter(study=demo_study, code="adult").update(
-        exclusion_reason="Under 18"
+    # Worded by the protocol for one criterion; the other falls back.
+    EligibilityCriterion.objects.filter(study=demo_study, code="english").update(
+        exclusion_reason=""
     )
 
     counts = consort.consort_counts(

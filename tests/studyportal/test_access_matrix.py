@@ -326,11 +326,11 @@ def _build_world(export_root) -> World:
         Transcript,
     )
     from analysis.models import AnalysisRun, Download, DownloadStatus, RunStatus
-    from analysis.specification import PRESETS
     from instruments.models import Respondent
     from participants import consent, links, messaging
     from participants.models import ConsentMethod, PossibleDuplicate, VisitStatus
     from studyportal import demo
+    from tests.factories import reference_specs
     from tests.participants import journeys
 
     study = demo.seed_reference_study()
@@ -388,7 +388,7 @@ def _build_world(export_root) -> World:
     lost, free_text = _leavers(site_a, staff_a, users["coordinator"])
 
     investigator = users["investigator"]
-    spec = PRESETS["reference"]()[0]
+    spec = reference_specs()[0]
     run = AnalysisRun.objects.create(
         study=study,
         preset="reference",

@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 
 from analysis.dataset import build_dataset
-from analysis.specification import PRESETS, fit
+from analysis.specification import fit
 from instruments import scoring
 from instruments.models import Response, ResponseStatus
 from participants.models import Visit, VisitStatus
 from studyportal import synthetic
+from tests.factories import reference_specs
 
 TOTALS = [f"baseline_{synthetic.OUTCOME}", f"followup_{synthetic.OUTCOME}"]
 SUBSCALES = [
@@ -24,7 +25,7 @@ SUBSCALES = [
 
 
 def reference_spec(name):
-    return next(spec for spec in PRESETS["reference"]() if spec.name == name)
+    return next(spec for spec in reference_specs() if spec.name == name)
 
 
 def last_block(result):

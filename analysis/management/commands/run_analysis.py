@@ -5,8 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.dataset import build_dataset
 from analysis.management.study_option import add_study_option, study_from_option
+from analysis.presets import study_presets
 from analysis.runs import label_model
-from analysis.specification import PRESETS, ModelSpec, run_models
+from analysis.specification import ModelSpec, run_models
 
 
 class Command(BaseCommand):
@@ -16,7 +17,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--preset", default="reference", choices=sorted(PRESETS))
+        parser.add_argument(
+            "--preset",
+            help="A preset of the study's protocol (default: its first)",
+        )
         parser.add_argument(
             "--spec",
             type=Path,
@@ -28,7 +32,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, preset: str, spec: Path | None, study: str | None, **_):
         chosen = study_from_option(study)
-        specs = read_specs(spec) if spec else PRESETS[preset]()
+        if spec:
+            specs = read_specs(spec)
+        else:
+            presets = study_presets(chosen)
+            if not presets:
+                raise CommandError(f"{chosen.short_name}'s protocol has no presets.")
+            preset = preset or next(iter(presets))
+            if preset not in presets:
+                known = ", ".join(presets)
+                raise CommandError(
+                    f"There is no preset {preset!r}; there are: {known}."
+                )
+            specs = presets[preset].specs
         dataset = build_dataset(chosen)
         output = {
             "preset": "custom" if spec else preset,
