@@ -904,3 +904,32 @@ def test_l2_one_helper_reads_ids():
     assert [parse_id(v) for v in (*NOT_IDS, "", None, "0", "007", 5)] == [None] * 12
     assert parse_id(str(2**63 - 1)) == 2**63 - 1
     assert parse_id(str(2**63)) is None
+
+
+# ---------------------------------------------------------------------------
+# A second study: its team sees nothing of this one
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_team_of_another_study_sees_nothing_of_this_one(name, world, fetch):
+    from participants.models import Role, Study
+    from tests.factories import MembershipFactory, StudyFactory, clinic_staff
+
+    other = StudyFactory(name="Another cohort", short_name="Another")
+    site = other.sites.create(name="Elsewhere Clinic", code="ELS")
+    team = [
+        MembershipFactory(study=other, role=role).user
+        for role in (Role.COORDINATOR, Role.INVESTIGATOR, Role.QUALITATIVE)
+    ] + [clinic_staff(site)]
+    study = Study.objects.get(pk=world.kwargs["analysis:downloads"]["study_pk"])
+    shown = {}
+    for person in team:
+        client = Client()
+        client.force_login(person)
+        response = client.get(url_for(world, name, "staff_b"))
+        assert response.status_code < 500, (name, person)
+        body = body_of(response)
+        found = [secret for secret in world.secrets if secret in body]
+        if found or (response.status_code == 200 and study.name in body):
+            shown[str(person)] = response.status_code
+    assert shown == {}, f"{name}: {shown}"
