@@ -381,10 +381,12 @@ def load(protocol: Protocol, *, user=None, note: str = "") -> Loaded:
     document = normalised(protocol)
     study = Study.objects.select_for_update().filter(slug=protocol.slug).first()
     created = study is None
+    problems = list(_shared_site_codes(protocol))
     if study is not None:
-        problems = list(_orphaned_by(study, protocol))
-        if problems:
-            raise ProtocolError(protocol.slug, problems)
+        problems += list(_orphaned_by(study, protocol))
+    if problems:
+        raise ProtocolError(protocol.slug, problems)
+    if study is not None:
         latest = study.protocol_versions.order_by("-number").first()
         if latest is not None and latest.protocol == document:
             return Loaded(study, None, False)
@@ -528,6 +530,21 @@ def _load_criteria(study: Study, protocol: Protocol) -> None:
                 "exclusion_reason": criterion.exclusion_reason,
                 "order": order,
             },
+        )
+
+
+def _shared_site_codes(protocol: Protocol) -> Iterator[str]:
+    """Site codes start study IDs, which are unique across all studies."""
+    codes = [site.code for site in protocol.sites]
+    taken = (
+        Site.objects.filter(code__in=codes)
+        .exclude(study__slug=protocol.slug)
+        .select_related("study")
+    )
+    for site in taken:
+        yield (
+            f"sites[{site.code}]: the code is used by {site.study.short_name}; "
+            "study IDs start with it, so each study needs its own codes"
         )
 
 

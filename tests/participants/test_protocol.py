@@ -168,3 +168,12 @@ def test_an_unknown_study_to_export_names_the_ones_there_are():
     protocol.load(demo.reference_protocol())
     with pytest.raises(CommandError, match="there are: back-pain-partnership"):
         call_command("export_study", "nothing-here", stdout=io.StringIO())
+
+
+def test_a_site_code_another_study_uses_is_refused(tmp_path):
+    protocol.load(demo.reference_protocol())
+    data = yaml.safe_load((protocol.STUDIES_DIR / "knee_physio.yaml").read_text())
+    data["sites"][0]["code"] = "LDS"
+    with pytest.raises(CommandError, match=r"sites\[LDS\]: the code is used by Back"):
+        call_command("load_study", str(write(tmp_path, data)), stdout=io.StringIO())
+    assert not Study.objects.filter(slug="knee-physio").exists()
