@@ -12,6 +12,7 @@ COPY studyportal ./studyportal
 COPY participants ./participants
 COPY instruments ./instruments
 COPY analysis ./analysis
+COPY studies ./studies
 COPY templates ./templates
 COPY static ./static
 COPY manage.py ./

@@ -180,3 +180,12 @@ def test_the_image_builds_its_static_files_with_the_build_only_settings():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_image_holds_every_folder_the_application_reads():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\S+) ", dockerfile, re.MULTILINE))
+    needed = {"studyportal", "participants", "instruments", "analysis"}
+    # Read at run time: templates, static files, and the shipped study protocols.
+    needed |= {"templates", "static", "studies", "manage.py"}
+    assert needed <= copied, needed - copied
