@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from analysis import runs
 from analysis.models import RunStatus
-from participants import measures
+from participants import measures, protocol
 from participants.models import Participant, Study
 from tests.factories import (
     UserFactory,
@@ -30,7 +30,8 @@ def knee_cohort(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock(), transaction.atomic():
         out = io.StringIO()
-        call_command("load_study", "studies/knee_physio.yaml", stdout=out)
+        knee_file = protocol.STUDIES_DIR / "knee_physio.yaml"
+        call_command("load_study", str(knee_file), stdout=out)
         call_command(
             "simulate_study",
             "knee-physio",
