@@ -101,7 +101,7 @@ def latest_version(slug: str) -> InstrumentVersion:
 def library() -> dict[str, Definition]:
     """Every instrument a study may use, by slug: the latest stored version of
     each, and the shipped files not yet stored."""
-    found = _latest_each()
+    found = latest_definitions()
     for definition in load_definitions(shipped_definition_files()):
         found.setdefault(definition.slug, definition)
     return found
@@ -111,10 +111,13 @@ def shipped_and_stored_slugs() -> set[str]:
     return set(library())
 
 
-def _latest_each() -> dict[str, Definition]:
+def latest_definitions(slugs=None) -> dict[str, Definition]:
+    """The latest stored definition of each instrument (of ``slugs`` if given),
+    by slug, in one query."""
+    versions = InstrumentVersion.objects.select_related("instrument")
+    if slugs is not None:
+        versions = versions.filter(instrument__slug__in=list(slugs))
     latest: dict[str, Definition] = {}
-    for version in InstrumentVersion.objects.select_related("instrument").order_by(
-        "instrument_id", "number"
-    ):
+    for version in versions.order_by("instrument_id", "number"):
         latest[version.instrument.slug] = version.parsed
     return latest

@@ -90,17 +90,12 @@ def study_measures(study):
 def _first_timepoint_definitions(first) -> list[tuple[Definition, bool]]:
     """(definition, taken at enrolment) for each instrument of the timepoint
     ``first``, at its latest version, in two queries."""
-    from instruments.models import InstrumentVersion
+    from instruments.catalogue import latest_definitions
 
     slugs = list(
         first.instruments.order_by("order").values_list("instrument__slug", flat=True)
     )
-    latest = {}
-    for version in InstrumentVersion.objects.filter(
-        instrument__slug__in=slugs
-    ).order_by("number"):
-        latest[version.instrument_id] = version
-    by_slug = {v.parsed.slug: v.parsed for v in latest.values()}
+    by_slug = latest_definitions(slugs)
     found, staff_seen = [], False
     for slug in slugs:
         definition = by_slug.get(slug)
@@ -186,15 +181,17 @@ def table_one_columns(study) -> list[str]:
 
 
 def score_labels(study) -> dict[str, str]:
-    """Each score any timepoint of the study collects, by name, with its label."""
-    from participants.enrolment import protocol_links
+    """Each score any timepoint of the study collects, by name, with its label,
+    in two queries."""
+    from instruments.catalogue import latest_definitions
+    from participants.models import TimepointInstrument
 
+    slugs = TimepointInstrument.objects.filter(timepoint__study=study).values_list(
+        "instrument__slug", flat=True
+    )
     labels: dict[str, str] = {}
-    for link in protocol_links(study):
-        version = link.instrument.latest_version()
-        if version is None:
-            continue
-        for score in version.parsed.scores:
+    for definition in latest_definitions(set(slugs)).values():
+        for score in definition.scores:
             labels.setdefault(score.name, score.label)
     return labels
 

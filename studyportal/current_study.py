@@ -9,12 +9,12 @@ has to choose.
 from __future__ import annotations
 
 from django.shortcuts import redirect
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from participants.models import Study
 from studyportal import access
 from studyportal.ids import parse_id
+from studyportal.redirects import own_path
 
 SESSION_KEY = "working_study"
 
@@ -63,8 +63,4 @@ def choose(request):
     study = choices(request.user).filter(pk=parse_id(request.POST.get("study"))).first()
     if study is not None:
         request.session[SESSION_KEY] = study.pk
-    back = request.POST.get("next", "")
-    safe = back.startswith("/") and url_has_allowed_host_and_scheme(
-        back, allowed_hosts={request.get_host()}
-    )
-    return redirect(back if safe else "home")
+    return redirect(own_path(request, request.POST.get("next", "")) or "home")

@@ -9,12 +9,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render, resolve_url
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 
 from participants.forms import DomainErrorMixin
 from studyportal import two_factor
 from studyportal.errors import DomainError
+from studyportal.redirects import own_path
 
 CODE_WIDGET_ATTRS = {
     "inputmode": "numeric",
@@ -73,15 +73,8 @@ class TurnOffForm(DomainErrorMixin, forms.Form):
 
 
 def _next_url(request) -> str:
-    """The page asked for before a sign-in step, if it is one of this site's.
-
-    Only a path counts: anything else would be taken for a URL pattern's name.
-    """
-    url = request.POST.get("next") or request.GET.get("next") or ""
-    safe = url.startswith("/") and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-    return url if safe else ""
+    """The page asked for before a sign-in step, if it is one of this site's."""
+    return own_path(request, request.POST.get("next") or request.GET.get("next") or "")
 
 
 @login_required
