@@ -31,17 +31,16 @@ from analysis.runs import pseudonym
 from participants.models import Study
 from studyportal import access
 from studyportal.errors import DomainError
-from studyportal.ids import parse_id
 from studyportal.spreadsheets import csv_response, xlsx_response
 
 
 def _chosen_study(request, studies) -> Study:
-    """The study named by ``?study=`` among ``studies``, else the first of them."""
-    studies = list(studies)
-    if not studies:
+    """The working study, if the user's role reaches it here
+    (``studyportal.current_study``: one study at a time)."""
+    study = studies.first()
+    if study is None:
         raise PermissionDenied("Your role does not give access to this page.")
-    wanted = parse_id(request.GET.get("study"))
-    return next((s for s in studies if s.pk == wanted), studies[0])
+    return study
 
 
 def highlighted(text: str, segments) -> SafeString:

@@ -59,7 +59,6 @@ class DashboardFilterForm(forms.Form):
             pk__in=[site.pk for site in sites]
         )
         self.fields["site"].widget.attrs["class"] = "form-select"
-        self.many_studies = len(study_ids) > 1
 
     def clean(self):
         data = super().clean()
