@@ -21,6 +21,7 @@ from participants import (
     consent,
     enrolment,
     followup,
+    measures,
     messaging,
     protocol,
     reminders,
@@ -699,16 +700,7 @@ def _seed_message_history(participants: list[Participant]) -> None:
 
 DEMO_INTERVIEWS = 26
 DEMO_INTERVIEW_CRITERIA = ["partnership_tertile", "selfmgmt_change"]
-# The reference study's strata, as its protocol declares them: whom the demo's
-# coded themes follow.
-DEMO_TERTILE_COLUMNS = [
-    "baseline_partnership_clinician",
-    "baseline_partnership_confidence",
-]
-DEMO_CHANGE_BEFORE, DEMO_CHANGE_AFTER = (
-    "baseline_selfmgmt_total",
-    "followup_selfmgmt_total",
-)
+
 DEMO_CODERS = ("qualitative", "qualitative2")
 # The second coder codes every n-th transcript, missing or relabelling a few
 # passages the first coder coded.
@@ -956,9 +948,12 @@ def _seed_interviews(study: Study, codes: dict, *, today: dt.date) -> None:
     )
     interviews = sampling.accept(sample, user=coordinator, today=invited_on)
     frame = build_dataset(study).frame
-    tertiles = sampling.tertile_of(frame, DEMO_TERTILE_COLUMNS)
-    before = frame[DEMO_CHANGE_BEFORE].astype("float64")
-    after = frame[DEMO_CHANGE_AFTER].astype("float64")
+    # Whom the demo's coded themes follow: the strata its protocol declares.
+    strata = {s.name: s for s in measures.study_measures(study).sampling_strata}
+    tertile, change = (strata[name] for name in DEMO_INTERVIEW_CRITERIA)
+    tertiles = sampling.tertile_of(frame, tertile.variables)
+    before = frame[change.before].astype("float64")
+    after = frame[change.after].astype("float64")
 
     transcripts, plans = [], []
     for interview in sorted(interviews, key=lambda i: i.participant.code):
